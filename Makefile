@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make site   install everything, then build the course site into _build/html
+#   make test   run the whole test suite
+PYTHON ?= python3
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: site test install instructor-site release bench
+
+site: install
+	$(PYTHON) -m coursetools site
+
+test:
+	$(PYTHON) -m pytest
+
+install:
+	bash tools/install.sh
+
+instructor-site:
+	$(PYTHON) -m coursetools site --instructor
+
+release:
+	$(PYTHON) -m coursetools release
+
+bench:
+	$(PYTHON) benchmarks/mlp_step.py

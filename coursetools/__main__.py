@@ -1,0 +1,54 @@
+"""``python -m coursetools <command>``: the course's maintenance commands.
+
+  release        regenerate chapters/ (the student release) from solutions/
+  check-release  fail if chapters/ is stale
+  execute        run the solution notebooks and store their outputs in place
+  site           build the public site (student release) into _build/html
+  site --instructor   build the instructor site (with solutions) into _build/instructor
+"""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("release", help="regenerate chapters/ from solutions/")
+    p.add_argument("chapters", nargs="*", help="chapter folders (default: all)")
+    sub.add_parser("check-release", help="fail if chapters/ is stale")
+    p = sub.add_parser("execute", help="run solution notebooks, storing outputs")
+    p.add_argument("chapters", nargs="*", help="chapter folders (default: all)")
+    p = sub.add_parser("site", help="build the site")
+    p.add_argument("--instructor", action="store_true", help="build with solutions")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        from . import release
+
+        for slug in release.generate(args.chapters or None):
+            print(f"released chapters/{slug}")
+    elif args.command == "check-release":
+        from . import release
+
+        problems = release.stale()
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print("run `python -m coursetools release` to regenerate chapters/", file=sys.stderr)
+            return 1
+        print("chapters/ is up to date with solutions/")
+    elif args.command == "execute":
+        from . import execute
+
+        execute.run_all(args.chapters or None)
+    elif args.command == "site":
+        from . import site
+
+        return site.build(instructor=args.instructor)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

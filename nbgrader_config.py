@@ -1,0 +1,26 @@
+"""nbgrader configuration for this repository's layout.
+
+Run the plain nbgrader commands from the repository root:
+  solutions/<chapter>/<chapter>.ipynb   the instructor source (nbgrader's "source")
+  chapters/<chapter>/<chapter>.ipynb    the student release (nbgrader's "release")
+  submitted/, autograded/, feedback/, gradebook.db   created by nbgrader, never committed
+"""
+
+c = get_config()  # noqa: F821  (injected by nbgrader)
+
+c.CourseDirectory.course_id = "nn-backprop"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "chapters"
+
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+}
+# A stuck submission must not hold up the class; the longest reference cell runs in ~2 s.
+c.ExecutePreprocessor.timeout = 120
+c.Execute.timeout = 120
+# Students see which test failed and why, never the hidden test source.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
