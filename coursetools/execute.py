@@ -25,6 +25,7 @@ def kernel_env():
 def sanitize(nb):
     """Drop what differs between identical runs: widget views and timing metadata."""
     nb.metadata.pop("widgets", None)
+    nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":

@@ -48,11 +48,12 @@ def _run_nbgrader(slug, source_root, release_dir):
     config.CourseDirectory.source_directory = source_root.name
     config.CourseDirectory.release_directory = str(release_dir)
     config.GenerateAssignment.no_database = True
+    config.SaveCells.enabled = False
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = slug
     app = GenerateAssignment(coursedir=coursedir, config=config)
     app.force = True
-    app.log.setLevel(logging.WARNING)
+    app.log.setLevel(logging.ERROR)
     app.start()
 
 
@@ -65,7 +66,12 @@ def release_into(source_root, slugs, out):
 
 
 def tag_release(nb):
-    """Mark answer and test cells for the site (skip) and nbval (expected to raise)."""
+    """Mark answer and test cells for the site (skip) and nbval (expected to raise).
+
+    Outputs and run-specific metadata (the Python version that last executed the
+    source) are dropped, so the release depends on the source text alone.
+    """
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k == "kernelspec"}
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
