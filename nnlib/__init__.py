@@ -5,8 +5,19 @@ init, optim, schedules, preprocessing, data, train. Only numpy is required;
 ``nnlib.plot`` and ``nnlib.widgets`` additionally use matplotlib and ipywidgets.
 """
 
-from . import (activations, data, gradcheck, init, layers, losses, network, optim,
-               preprocessing, schedules, train)
+from . import (
+               activations,
+               data,
+               gradcheck,
+               init,
+               layers,
+               losses,
+               network,
+               optim,
+               preprocessing,
+               schedules,
+               train,
+)
 
 __all__ = ["activations", "data", "gradcheck", "init", "layers", "losses", "network",
            "optim", "preprocessing", "schedules", "train"]

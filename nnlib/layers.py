@@ -9,7 +9,6 @@ orientation ``(n_out, n_in)``, so one layer computes ``z = x @ W.T + b``, the
 row-wise form of the notes' ``z = Wx + b``.
 """
 
-import numpy as np
 
 from . import activations
 from ._checks import as_float_array, check_probability, check_same_shape, check_shape

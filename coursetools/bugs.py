@@ -1,0 +1,124 @@
+"""Bug banks: realistic student mistakes, applied to the reference solutions.
+
+A bank lives in ``tests/grading/bugs/<chapter>.toml`` (see AUTHORING.md). Each bug
+is a textual edit of one answer cell's solution region; ``breaks`` lists the test
+cells that must fail with it, every other test cell must still pass.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+from . import ROOT, notebooks
+
+BANKS = ROOT / "tests" / "grading" / "bugs"
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+@dataclass(frozen=True)
+class Bug:
+    chapter: str
+    name: str
+    exercise: str
+    find: str
+    replace: str
+    breaks: tuple
+
+
+def load(chapter, banks=BANKS):
+    path = Path(banks) / f"{chapter}.toml"
+    if not path.exists():
+        return []
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    bugs = []
+    for i, entry in enumerate(data.get("bug", [])):
+        missing = {"name", "exercise", "find", "replace", "breaks"} - set(entry)
+        if missing:
+            raise ValueError(f"{path}: bug #{i + 1} lacks {sorted(missing)}")
+        bugs.append(Bug(chapter, entry["name"], entry["exercise"], entry["find"],
+                        entry["replace"], tuple(entry["breaks"])))
+    return bugs
+
+
+def answer_code(cell):
+    """The solution cell as a student would have written it: markers removed."""
+    return cell.source.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION", "").rstrip() + "\n"
+
+
+def apply(nb, bug):
+    """Return a copy of the solution notebook ``nb`` with ``bug`` applied to its answer cell.
+
+    The edit must match exactly once inside the solution region, so that a bank
+    cannot silently go stale when the solution is rewritten.
+    """
+    nb = notebooks.nbformat.from_dict(nb)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") != bug.exercise:
+            continue
+        match = SOLUTION_REGION.search(cell.source)
+        region = match.group(1)
+        count = region.count(bug.find)
+        if count != 1:
+            raise ValueError(f"{bug.chapter}: bug {bug.name!r}: {bug.find!r} occurs {count} times "
+                             f"in the solution of {bug.exercise}, expected exactly once")
+        start, end = match.span(1)
+        cell.source = cell.source[:start] + region.replace(bug.find, bug.replace) + cell.source[end:]
+        return nb
+    raise ValueError(f"{bug.chapter}: bug {bug.name!r}: no answer cell {bug.exercise!r}")
+
+
+def test_cells(nb):
+    """{grade_id: points} of the test cells."""
+    return {gid: pts for gid, role, pts in notebooks.graded_cells(nb) if role == "tests"}
+
+
+def dry_run(nb, cwd):
+    """Execute ``nb`` (answers filled in) and return the set of test cells that raised.
+
+    A quick check for authors; the grading tests use real nbgrader instead.
+    """
+    from nbclient import NotebookClient
+
+    from .execute import kernel_env
+
+    nb = notebooks.nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = answer_code(cell)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(cwd)}}).execute(env=kernel_env())
+    failed = set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            failed.add(meta["grade_id"])
+    return failed
+
+
+def main(argv=None):
+    """``python -m coursetools.bugs 01-neuron``: dry-run every bug of a chapter's bank."""
+    import argparse
+
+    from . import notebook_path, release
+
+    parser = argparse.ArgumentParser(prog="python -m coursetools.bugs")
+    parser.add_argument("chapter")
+    args = parser.parse_args(argv)
+    release.stamp_sources([args.chapter])
+    path = notebook_path(args.chapter)
+    nb = notebooks.read(path)
+    ok = True
+    for bug in load(args.chapter):
+        failed = dry_run(apply(nb, bug), path.parent)
+        verdict = "ok " if failed == set(bug.breaks) else "BAD"
+        ok &= failed == set(bug.breaks)
+        print(f"{verdict} {bug.name}: failed {sorted(failed)}, expected {sorted(bug.breaks)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
