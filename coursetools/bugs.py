@@ -15,6 +15,8 @@ from . import ROOT, notebooks
 
 BANKS = ROOT / "tests" / "grading" / "bugs"
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+# Whole lines, so that an indented marker does not leave its indentation in front of the next line.
+SOLUTION_MARKER_LINE = re.compile(r"^[ \t]*### (?:BEGIN|END) SOLUTION[ \t]*(?:\n|$)", re.M)
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ def load(chapter, banks=BANKS):
 
 
 def answer_code(cell):
-    """The solution cell as a student would have written it: markers removed."""
-    return cell.source.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION", "").rstrip() + "\n"
+    """The solution cell as a student would have written it: marker lines removed, indentation kept."""
+    return SOLUTION_MARKER_LINE.sub("", cell.source).rstrip() + "\n"
 
 
 def apply(nb, bug):
@@ -77,7 +79,7 @@ def test_cells(nb):
 
 
 def dry_run(nb, cwd):
-    """Execute ``nb`` (answers filled in) and return the set of test cells that raised.
+    """Execute ``nb`` (answers filled in); return {grade id: error message} of the test cells that raised.
 
     A quick check for authors; the grading tests use real nbgrader instead.
     """
@@ -91,11 +93,12 @@ def dry_run(nb, cwd):
             cell.source = answer_code(cell)
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(cwd)}}).execute(env=kernel_env())
-    failed = set()
+    failed = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            failed.add(meta["grade_id"])
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if meta.get("grade") and errors:
+            failed[meta["grade_id"]] = f"{errors[0].ename}: {errors[0].evalue}"
     return failed
 
 
@@ -114,9 +117,11 @@ def main(argv=None):
     ok = True
     for bug in load(args.chapter):
         failed = dry_run(apply(nb, bug), path.parent)
-        verdict = "ok " if failed == set(bug.breaks) else "BAD"
-        ok &= failed == set(bug.breaks)
-        print(f"{verdict} {bug.name}: failed {sorted(failed)}, expected {sorted(bug.breaks)}")
+        good = set(failed) == set(bug.breaks)
+        ok &= good
+        print(f"{'ok ' if good else 'BAD'} {bug.name}: failed {sorted(failed)}, expected {sorted(bug.breaks)}")
+        for grade_id, message in failed.items():
+            print(f"      {grade_id}: {message}")
     return 0 if ok else 1
 
 
