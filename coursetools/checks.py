@@ -60,6 +60,8 @@ def assert_close(got, want, name="result", rtol=1e-6, atol=1e-9, hint=None):
         _fail(name, "contains NaN or inf; look for an overflow or a division by zero", hint)
     if _close(got_arr, want, rtol, atol):
         return
+    if not np.any(got_arr) and np.any(np.abs(want) > atol):
+        _fail(name, "is all zeros; is the array you return ever filled in?", hint)
     if _close(-got_arr, want, rtol, atol):
         _fail(name, "has the right magnitude but the opposite sign", hint)
     if want.ndim == 2 and want.shape[0] == want.shape[1] and _close(got_arr.T, want, rtol, atol):
@@ -81,7 +83,7 @@ def _constant_ratio(got, want):
     if mask.sum() < 1 or np.any(np.abs(got[~mask]) > 1e-9):
         return None
     r = got[mask] / want[mask]
-    if np.allclose(r, r.flat[0], rtol=1e-6) and not np.isclose(r.flat[0], 1.0):
+    if np.allclose(r, r.flat[0], rtol=1e-6) and not np.isclose(r.flat[0], 1.0) and r.flat[0] != 0:
         return float(r.flat[0])
     return None
 
