@@ -10,8 +10,9 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def shape_text(shape):
-    """Render a shape pattern, with ``None`` as a free dimension, like ``(N, 20)``."""
-    parts = ["N" if d is None else str(d) for d in shape]
+    """Render a shape pattern like ``(N, 20)``: a free first dimension is the batch size N,
+    any other free dimension is ``*``."""
+    parts = [("N" if i == 0 else "*") if d is None else str(d) for i, d in enumerate(shape)]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
