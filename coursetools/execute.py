@@ -23,7 +23,11 @@ def kernel_env():
 
 
 def sanitize(nb):
-    """Drop what differs between identical runs: widget views and timing metadata."""
+    """Drop what differs between identical runs: widget views and timing metadata.
+
+    Consecutive writes to one stream are merged: a loaded kernel may flush a single
+    print as two outputs ("text", then "\\n"), which would differ from run to run.
+    """
     nb.metadata.pop("widgets", None)
     nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
@@ -37,6 +41,11 @@ def sanitize(nb):
                 del data[WIDGET_VIEW]
                 if not data:
                     continue
+            previous = kept[-1] if kept else None
+            if (out.get("output_type") == "stream" and previous is not None
+                    and previous.get("output_type") == "stream" and previous.name == out.name):
+                previous.text += out.text
+                continue
             kept.append(out)
         cell.outputs = kept
     return nb
