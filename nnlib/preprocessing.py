@@ -61,10 +61,11 @@ class PCAWhitening(_Fitted):
     """Decorrelate and scale to unit variance with the SVD of the centred training data.
 
     With X' = X − μ (N, D) and X' = U S Vᵀ, the principal directions are the
-    columns of V, so the projection of the rows is X' V (the notes' "U X'" does not
-    conform: U is N×N and X' is N×D). Dividing column i by S_i / √(N−1) gives a
-    training covariance of exactly I. Singular values below ``eps`` are replaced
-    by ``eps`` rather than dividing by zero.
+    columns of V, so the projection of the rows is X' V. The notes' "U X'" mixes
+    examples rather than features: with the full SVD (U is N×N) it conforms but is
+    meaningless, with the thin SVD (U is N×D) it does not even conform. Dividing
+    column i by S_i / √(N−1) gives a training covariance of exactly I. Singular
+    values below ``eps`` are replaced by ``eps`` rather than dividing by zero.
     """
 
     def __init__(self, eps=1e-8):
