@@ -18,7 +18,14 @@ c.ClearSolutions.code_stub = {
 # A stuck submission must not hold up the class; the longest reference cell runs in ~2 s.
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
-# Students see which test failed and why, never the hidden test source.
+# Students see which test failed and why, never the hidden test source. Clearing the hidden
+# source is not enough: IPython's default traceback quotes the lines around the failing one, so
+# the kernels that grade print only the exception and its message (which carries the diagnosis).
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
+# The release tags answer and test cells `skip-execution` for the site (and a student can add
+# the tag too); the grading kernel must run every cell whatever its tags, or a test never runs
+# and scores full marks.
+c.Execute.skip_cells_with_tag = "never-skipped-when-grading"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
