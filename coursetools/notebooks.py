@@ -106,3 +106,17 @@ def graded_cells(nb):
             role = "solution" if meta.get("solution") else "tests"
             out.append((meta["grade_id"], role, meta.get("points", 0)))
     return out
+
+
+def exercises(nb):
+    """[(answer grade ids, test grade ids)]: an exercise is a run of answer cells and the
+    test cells that follow them, up to the next answer cell (e.g. six derivative
+    functions graded together by one visible and one hidden test cell)."""
+    groups = []
+    for grade_id, role, _ in graded_cells(nb):
+        if role == "solution" and (not groups or groups[-1][1]):
+            groups.append(([], []))
+        if not groups:
+            raise NotebookError(f"test cell {grade_id!r} comes before any answer cell")
+        groups[-1][0 if role == "solution" else 1].append(grade_id)
+    return [(tuple(answers), tuple(tests)) for answers, tests in groups]

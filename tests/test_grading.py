@@ -72,10 +72,10 @@ def bank_problems(chapter, solutions, banks):
             bugs.apply(nb, bug)
         except ValueError as exc:
             problems.append(str(exc))
-    for exercise in exercises:
-        count = sum(bug.exercise == exercise for bug in bank)
+    for answers, _ in notebooks.exercises(nb):
+        count = sum(bug.exercise in answers for bug in bank)
         if count < MIN_BUGS_PER_EXERCISE:
-            problems.append(f"exercise {exercise!r} has {count} bugs in the bank, "
+            problems.append(f"exercise {' + '.join(answers)} has {count} bugs in the bank, "
                             f"at least {MIN_BUGS_PER_EXERCISE} are needed")
     return problems
 
