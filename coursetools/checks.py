@@ -80,7 +80,8 @@ def assert_close(got, want, name="result", rtol=1e-6, atol=1e-9, hint=None):
 
 def _constant_ratio(got, want):
     mask = np.abs(want) > 1e-12
-    if mask.sum() < 1 or np.any(np.abs(got[~mask]) > 1e-9):
+    # One number always has "a constant ratio": only diagnose a factor from two or more.
+    if mask.sum() < 2 or np.any(np.abs(got[~mask]) > 1e-9):
         return None
     r = got[mask] / want[mask]
     if np.allclose(r, r.flat[0], rtol=1e-6) and not np.isclose(r.flat[0], 1.0) and r.flat[0] != 0:
