@@ -85,8 +85,12 @@ class MLP:
         self._caches = caches
         return a
 
-    def backward(self, dout):
-        """Fill ``self.grads`` from dout = ∂J/∂scores (N, n_out); return ∂J/∂X (N, n_in)."""
+    def backward(self, dout, input_grad=True):
+        """Fill ``self.grads`` from dout = ∂J/∂scores (N, n_out); return ∂J/∂X (N, n_in).
+
+        Training never needs ∂J/∂X (X is data, not a parameter): ``input_grad=False``
+        skips that last matrix product, the largest one of a wide input layer, and returns None.
+        """
         if self._caches is None:
             raise ValueError("backward called before forward: there are no cached activations")
         n = self._caches[0][0].shape[0]
@@ -97,13 +101,14 @@ class MLP:
             a_prev = self._caches[k - 1][0]
             self.grads[f"W{k}"] = delta.T @ a_prev
             self.grads[f"b{k}"] = delta.sum(axis=0)
-            da = delta @ self.params[f"W{k}"]
             if k == 1:
-                return da
+                return delta @ self.params["W1"] if input_grad else None
+            da = delta @ self.params[f"W{k}"]
             _, z, mask = self._caches[k - 2]
             if mask is not None:
                 da *= mask
-            delta = self.units[k - 2].f_prime(z) * da
+            da *= self.units[k - 2].f_prime(z)  # da becomes δ in place: one N×n temporary less
+            delta = da
         return None  # unreachable: the loop returns at k == 1
 
     def preactivations(self):
@@ -120,7 +125,7 @@ class MLP:
         """Softmax cross-entropy + (λ/2)Σ‖W‖² with gradients left in ``grads``."""
         scores = self.forward(X, train=True)
         loss, dscores = losses.softmax_cross_entropy(scores, y)
-        self.backward(dscores)
+        self.backward(dscores, input_grad=False)
         return loss + _add_l2(self.params, self.grads, lam)
 
 
@@ -171,7 +176,7 @@ class WindowScorer:
         a = self.unit.f(z)
         mask = None
         if train and self.dropout_p is not None:
-            mask = (self.rng.random(a.shape) < self.dropout_p) / self.dropout_p
+            mask = (self.rng.random(a.shape) < self.dropout_p) * self.dtype.type(1 / self.dropout_p)
             a = a * mask
         s = (a @ self.params["U"])[:, 0]
         self._cache = (windows, x, z, a, mask)
@@ -184,6 +189,7 @@ class WindowScorer:
         windows, x, z, a, mask = self._cache
         ds = as_float_array("ds", ds)
         check_shape("ds", ds, (len(windows),))
+        ds = ds.astype(self.dtype, copy=False)
         U = self.params["U"]
         self.grads["U"] = a.T @ ds[:, None]
         da = ds[:, None] * U[:, 0]
