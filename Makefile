@@ -10,7 +10,7 @@ site: install
 	$(PYTHON) -m coursetools site
 
 test:
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2 --dist loadgroup
 
 install:
 	bash tools/install.sh
