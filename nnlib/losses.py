@@ -67,6 +67,17 @@ def is_weight(name):
     return not name.startswith("b")
 
 
+def _penalized(params, lam, names):
+    """[(name, W)] to penalize: ``names``, or every weight (never a bias) by default."""
+    if lam < 0:
+        raise ValueError(f"lam: expected λ ≥ 0, got {lam!r}")
+    names = [n for n in params if is_weight(n)] if names is None else list(names)
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ValueError(f"names: no parameters called {missing}; expected some of {sorted(params)}")
+    return [(n, params[n]) for n in names]
+
+
 def l2_penalty(params, lam, names=None):
     """(λ/2) Σ_i ‖W⁽ⁱ⁾‖²_F over the weight matrices only, never the biases.
 
@@ -77,13 +88,9 @@ def l2_penalty(params, lam, names=None):
     Biases are left out because they do not multiply an input: shrinking them
     does not make the function smoother, it only shifts it.
     """
-    if lam < 0:
-        raise ValueError(f"lam: expected λ ≥ 0, got {lam!r}")
-    names = [n for n in params if is_weight(n)] if names is None else list(names)
     penalty = 0.0
     grads = {}
-    for name in names:
-        W = params[name]
+    for name, W in _penalized(params, lam, names):
         penalty += 0.5 * lam * float(np.vdot(W, W))
         grads[name] = lam * W
     return penalty, grads
@@ -96,13 +103,9 @@ def l2_penalty_as_in_notes(params, lam, names=None):
     size of W, so it does not shrink large weights faster than small ones, and it
     is undefined at W = 0. Returns ``(penalty, grads)`` like :func:`l2_penalty`.
     """
-    if lam < 0:
-        raise ValueError(f"lam: expected λ ≥ 0, got {lam!r}")
-    names = [n for n in params if is_weight(n)] if names is None else list(names)
     penalty = 0.0
     grads = {}
-    for name in names:
-        W = params[name]
+    for name, W in _penalized(params, lam, names):
         norm = float(np.linalg.norm(W))
         if norm == 0:
             raise ValueError(f"{name}: the unsquared norm has no gradient at W = 0")
