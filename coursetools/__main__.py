@@ -5,6 +5,7 @@
   execute        run the solution notebooks and store their outputs in place
   site           build the public site (student release) into _build/html
   site --instructor   build the instructor site (with solutions) into _build/instructor
+  grade          sandboxed, parallel, tamper-proof autograding of an nbgrader course
 """
 
 import argparse
@@ -22,6 +23,13 @@ def main(argv=None):
     p.add_argument("chapters", nargs="*", help="chapter folders (default: all)")
     p = sub.add_parser("site", help="build the site")
     p.add_argument("--instructor", action="store_true", help="build with solutions")
+    p = sub.add_parser("grade", help="sandboxed, parallel autograding (see coursetools/grade.py)")
+    p.add_argument("assignment")
+    p.add_argument("students", nargs="*", help="student ids (default: every submission)")
+    p.add_argument("--course", default=".", help="the nbgrader course folder (default: .)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
+    p.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    p.add_argument("--no-sandbox", action="store_true", help="run kernels unjailed (trusted code only)")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -47,6 +55,10 @@ def main(argv=None):
         from . import site
 
         return site.build(instructor=args.instructor)
+    elif args.command == "grade":
+        from . import grade
+
+        return grade.main(args)
     return 0
 
 

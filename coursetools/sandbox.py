@@ -1,0 +1,149 @@
+"""The jail a student's kernel runs in: bubblewrap, an unprivileged uid, rlimits, a private tmpfs.
+
+Each kernel gets its own small tmpfs (mounted by the grader on the host, so the grader and
+the kernel share the IPC sockets and nothing else) as working directory, home and temp dir.
+Inside the jail the root is an empty tmpfs holding read-only binds of the system folders
+(``/usr``, ``/etc``, ...), the Python installation and the repository's ``nnlib`` and
+``coursetools`` packages (code only: ``solutions/`` and every course folder stay out of reach),
+plus the kernel's private folder, its only writable place. Network, PID, IPC and UTS namespaces
+are new, so there is no network and the kernel cannot signal anything outside. The kernel runs as
+an unprivileged uid (one per grading worker, so that one student's fork bomb cannot take the
+process quota of another), with every capability dropped and rlimits on address space, CPU time,
+file size and processes.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ROOT
+
+BASE_UID = 61000
+TOOLS = ("bwrap", "setpriv", "prlimit", "mount", "umount")
+# The system the kernel sees; courses, gradebooks and other students live elsewhere (/tmp, /work...).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+
+
+class SandboxError(RuntimeError):
+    """This machine cannot jail a kernel; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 6 << 30
+    cpu_seconds: int = 600
+    file_bytes: int = 64 << 20
+    processes: int = 64
+    private_bytes: int = 128 << 20
+
+
+def python_prefixes():
+    """The folders of the Python installation the kernel needs, deduplicated and outermost only."""
+    paths = sorted({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+    return [p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths)]
+
+
+# The course's packages appear here, on PYTHONPATH: wherever an editable install points, the jail
+# never sees the repository (and its solutions/) itself.
+LIB = "/opt/coursetools-lib"
+
+
+def readable_binds():
+    """Folders bound read-only: the interpreter, where the system folders lack it."""
+    return [p for p in python_prefixes() if not any(p == d or p.startswith(d + "/") for d in SYSTEM_DIRS)]
+
+
+def wrap(command, private_dir, uid, limits=Limits()):
+    """The argv that runs ``command`` jailed, with ``private_dir`` as its only writable folder."""
+    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            # The kernel's parent is outside the PID namespace: ipykernel must not poll for it.
+            "--unsetenv", "JPY_PARENT_PID", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "0755", "--tmpfs", "/tmp"]
+    for folder in SYSTEM_DIRS:
+        if os.path.islink(folder):
+            argv += ["--symlink", os.readlink(folder), folder]
+        elif os.path.isdir(folder):
+            argv += ["--ro-bind", folder, folder]
+    for path in readable_binds():
+        argv += _parents(path) + ["--ro-bind", path, path]
+    argv += _parents(f"{LIB}/x") + ["--setenv", "PYTHONPATH", LIB]
+    for package in ("nnlib", "coursetools"):
+        argv += ["--ro-bind", str(ROOT / package), f"{LIB}/{package}"]
+    private = str(private_dir)
+    argv += _parents(private) + ["--bind", private, private, "--chdir", private,
+                                 "--setenv", "HOME", private, "--setenv", "TMPDIR", private,
+                                 "--setenv", "MPLCONFIGDIR", private, "--setenv", "IPYTHONDIR", private]
+    argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+             "--inh-caps=-all", "--bounding-set=-all", "--",
+             "prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
+             f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
+    return argv + list(command)
+
+
+def _parents(path):
+    """Create the folders leading to ``path`` world-traversable, or the unprivileged uid stops there."""
+    out = []
+    for parent in reversed(Path(path).parents):
+        if str(parent) != "/":
+            out += ["--perms", "0755", "--dir", str(parent)]
+    return out
+
+
+class PrivateDir:
+    """A size-capped tmpfs owned by ``uid``: the jailed kernel's whole writable world."""
+
+    def __init__(self, uid, limits=Limits()):
+        self.path = Path(tempfile.mkdtemp(prefix="coursetools-grade-"))
+        os.chmod(self.path, 0o755)
+        _run(["mount", "-t", "tmpfs", "-o", f"size={limits.private_bytes},mode=0700,uid={uid},gid={uid}",
+              "tmpfs", str(self.path)])
+
+    def close(self):
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def kill_uid(uid):
+    """SIGKILL every process left running as the jail's ``uid`` (a fork bomb's children, say)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uids = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+            if int(uids.split()[1]) == uid:
+                os.kill(int(status.parent.name), 9)
+        except (OSError, StopIteration, ValueError):
+            continue  # the process ended while we looked
+
+
+def _run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise SandboxError(f"`{' '.join(argv[:4])} ...` failed: {proc.stderr.strip() or proc.returncode}")
+    return proc
+
+
+def check(limits=Limits()):
+    """Raise :class:`SandboxError` unless a jailed Python can start here, with numpy and no network."""
+    if os.geteuid() != 0:
+        raise SandboxError("the grading sandbox needs root (to mount a private tmpfs and drop to an "
+                           "unprivileged uid); run as root or pass --no-sandbox")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise SandboxError(f"the grading sandbox needs {', '.join(missing)} (Debian: apt-get install "
+                           "bubblewrap util-linux mount); install them or pass --no-sandbox")
+    private = PrivateDir(BASE_UID, limits)
+    try:
+        probe = ("import socket, numpy, nnlib\n"
+                 "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+                 "except OSError as exc:\n    print('offline', exc.errno)\n")
+        proc = subprocess.run(wrap([sys.executable, "-c", probe], private.path, BASE_UID, limits),
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or "offline" not in proc.stdout:
+            raise SandboxError(f"a jailed Python failed to start (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-800:]}; fix it or pass --no-sandbox")
+    finally:
+        private.close()
