@@ -119,7 +119,8 @@ def main(argv=None):
         failed = dry_run(apply(nb, bug), path.parent)
         good = set(failed) == set(bug.breaks)
         ok &= good
-        print(f"{'ok ' if good else 'BAD'} {bug.name}: failed {sorted(failed)}, expected {sorted(bug.breaks)}")
+        verdict = "ok " if good else "BAD"
+        print(f"{verdict} {bug.name}: failed {sorted(failed)}, expected {sorted(bug.breaks)}")
         for grade_id, message in failed.items():
             print(f"      {grade_id}: {message}")
     return 0 if ok else 1
