@@ -157,3 +157,19 @@ def test_release_has_no_solution_and_is_tagged(slug):
     source = notebooks.stamp(notebooks.read(notebook_path(slug)), slug)
     problems = release_problems(source, notebooks.read(notebook_path(slug, CHAPTERS)))
     assert not problems, f"chapters/{slug}:\n" + "\n".join(problems)
+
+
+def test_reference_answers_respect_their_forbidden_imports():
+    """An answer cell marked `# nnlib: forbidden` must be solvable, and solved, without nnlib:
+    the hardened grader sends any import of it to manual grading."""
+    from coursetools import bugs, judge
+
+    offenders = []
+    for slug in chapter_slugs():
+        for cell in notebooks.read(notebook_path(slug)).cells:
+            if cell.cell_type == "code" and notebooks.cell_role(cell) == "solution" \
+                    and judge.forbids_nnlib(cell.source):
+                found = judge.forbidden_imports(bugs.answer_code(cell))
+                if found:
+                    offenders.append(f"{slug}: {found}")
+    assert not offenders, offenders
