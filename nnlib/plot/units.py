@@ -70,8 +70,17 @@ def plot_activation(ax, unit, k=0.01, zmax=5.0, threshold=SATURATION, legend=Tru
 
 
 def draw_activation(unit, k=0.01, zmax=5.0):
-    """A new figure with f and f' of ``unit`` on [−zmax, zmax]; the demo's drawing function."""
+    """A new figure with f and f' of ``unit`` on [−zmax, zmax]; the demo's drawing function.
+
+    Every unit other than the leaky ReLU is drawn beside a dotted leaky ReLU of slope k, so
+    the k control changes every picture: it shows how each unit treats negative inputs
+    compared with a line of that slope.
+    """
     fig, ax = new_figure(5.5, 3.2)
+    if unit != "leaky_relu":
+        f, _ = unit_functions("leaky_relu", k)
+        z = np.linspace(-zmax, zmax, 801)
+        ax.plot(z, f(z), color="0.55", linewidth=1.2, linestyle=":", label=f"leaky ReLU, $k = {k:g}$")
     plot_activation(ax, unit, k=k, zmax=zmax)
     return fig
 
