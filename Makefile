@@ -10,7 +10,7 @@ site: install
 	$(PYTHON) -m coursetools site
 
 test:
-	$(PYTHON) -m pytest -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --durations=25
 
 install:
 	bash tools/install.sh
