@@ -1,12 +1,19 @@
-"""Plain sequential ``nbgrader autograde`` against ``python -m coursetools grade``, same class.
+"""Plain nbgrader against ``python -m coursetools grade``, same class, same artifacts.
 
     python benchmarks/grading.py [--per-chapter 8] [--jobs N] [chapters ...]
 
 For each chapter (default: every chapter with exercises) a temporary course gets
 ``--per-chapter`` synthetic students, alternating the reference answers and bugs from the
-chapter's bank; the class is graded twice, in two copies of the course, once by
-``nbgrader autograde`` and once by ``python -m coursetools grade`` (sandboxed), both timed as
-whole processes. Per-student totals must be equal; the speed ratio is printed.
+chapter's bank, and is copied three times. All timings are of whole processes:
+
+* full pipeline (the headline): ``nbgrader autograde`` + ``nbgrader generate_feedback`` +
+  ``nbgrader export``, summed, against one ``python -m coursetools grade`` (sandboxed), which
+  writes the same artifacts: autograded notebooks, gradebook scores, feedback HTML and a CSV;
+* autograde only: ``nbgrader autograde`` against ``python -m coursetools grade --grades-only``
+  (autograded notebooks and gradebook scores, no feedback, no CSV).
+
+Per-student totals of both of our runs must equal nbgrader's; the speed ratios are printed per
+chapter and in total, with the load average before and after.
 """
 
 import argparse
@@ -19,9 +26,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Measure this checkout, wherever an editable install of the package happens to point.
+REPO = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, REPO)
 
 from coursetools import bugs, chapter_slugs, course  # noqa: E402
 from coursetools.execute import kernel_env  # noqa: E402
+
+PLAIN = ("autograde", "generate_feedback", "export")  # nbgrader export takes no assignment
 
 
 def enrol(c, chapter, n):
@@ -34,7 +46,8 @@ def enrol(c, chapter, n):
 
 def timed(argv, cwd):
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=kernel_env(), capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, env={**kernel_env(), "PYTHONPATH": REPO},
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
@@ -46,19 +59,34 @@ def totals(c, chapter, n):
 
 
 def bench(chapter, n, jobs, tmp):
+    """Seconds {plain step: t, "ours": t, "ours --grades-only": t}, and whether the grades agree."""
     plain = course.create(tmp / chapter / "plain", [chapter])
     enrol(plain, chapter, n)
-    ours = course.Course(tmp / chapter / "ours")
+    ours, grades_only = course.Course(tmp / chapter / "ours"), course.Course(tmp / chapter / "grades-only")
     shutil.copytree(plain.root, ours.root)
-    t_plain = timed([sys.executable, "-m", "nbgrader", "autograde", chapter], plain.root)
-    t_ours = timed([sys.executable, "-m", "coursetools", "grade", chapter, "--course", str(ours.root),
-                    *(["--jobs", str(jobs)] if jobs else [])], ours.root)
-    a, b = totals(plain, chapter, n), totals(ours, chapter, n)
-    differ = {s: (a[s], b[s]) for s in a if a[s] != b[s]}
-    print(f"{chapter}: {n} students, nbgrader {t_plain:.1f} s, coursetools grade {t_ours:.1f} s, "
-          f"ratio {t_plain / t_ours:.2f}x" + (f", GRADES DIFFER {differ}" if differ else ", grades equal"),
-          flush=True)
-    return t_plain, t_ours, not differ
+    shutil.copytree(plain.root, grades_only.root)
+    times = {step: timed([sys.executable, "-m", "nbgrader", step, *([chapter] if step != "export" else [])],
+                         plain.root) for step in PLAIN}
+    ours_cmd = [sys.executable, "-m", "coursetools", "grade", chapter]
+    ours_cmd += ["--jobs", str(jobs)] if jobs else []
+    times["ours"] = timed([*ours_cmd, "--course", str(ours.root)], ours.root)
+    times["ours --grades-only"] = timed([*ours_cmd, "--grades-only", "--course", str(grades_only.root)],
+                                        grades_only.root)
+    expected = totals(plain, chapter, n)
+    differ = {s: (expected[s], got[s]) for got in (totals(ours, chapter, n), totals(grades_only, chapter, n))
+              for s in expected if expected[s] != got[s]}
+    print(f"{chapter}: {n} students, " + summary(times)
+          + (f", GRADES DIFFER {differ}" if differ else ", grades equal"), flush=True)
+    return times, not differ
+
+
+def summary(times):
+    full = sum(times[step] for step in PLAIN)
+    return (f"full pipeline: nbgrader {full:.1f} s (autograde {times['autograde']:.1f} + feedback "
+            f"{times['generate_feedback']:.1f} + export {times['export']:.1f}) vs coursetools grade "
+            f"{times['ours']:.1f} s = {full / times['ours']:.2f}x; autograde only: nbgrader autograde "
+            f"{times['autograde']:.1f} s vs coursetools grade --grades-only "
+            f"{times['ours --grades-only']:.1f} s = {times['autograde'] / times['ours --grades-only']:.2f}x")
 
 
 def main(argv=None):
@@ -69,11 +97,13 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args(argv)
     chapters = args.chapters or [s for s in chapter_slugs() if bugs.load(s)]
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [bench(ch, args.per_chapter, args.jobs, Path(tmp)) for ch in chapters]
-    plain, ours = sum(r[0] for r in runs), sum(r[1] for r in runs)
-    print(f"total: nbgrader {plain:.1f} s, coursetools grade {ours:.1f} s, speed ratio {plain / ours:.2f}x")
-    return 0 if all(r[2] for r in runs) else 1
+    total = {key: sum(times[key] for times, _ in runs) for key in runs[0][0]}
+    print(f"total ({len(chapters)} chapters): " + summary(total))
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+    return 0 if all(ok for _, ok in runs) else 1
 
 
 if __name__ == "__main__":

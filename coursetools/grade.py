@@ -16,24 +16,31 @@ Design.
   other submission are simply not in its file system, and its PID namespace hides every process.
 * Judgement (:mod:`coursetools.judge`): the student's kernel runs the student's notebook, test cells
   excepted; each test cell, taken from the source notebook by grade id (so deleted or edited tests
-  come back as written), runs in this trusted worker process. The student's functions are remote:
-  arguments go to the kernel as data, the raw results come back as data (no pickle), and the
+  come back as written), runs in this trusted worker process, next to the source notebook's own
+  helper cells (executed here from the source, never the submission). The student's functions are
+  remote: arguments go to the kernel as data (numbers, arrays, numpy Generators by state, nnlib's
+  NERWindows/WindowScorer/MLP by value), the raw results come back as data (no pickle, no code),
+  the final contents of array and Generator arguments are written back in place, and a test's own
+  function passed as an argument is called back here over the kernel's stdin channel. The
   comparison with ``nnlib`` happens here, with untouched numpy and builtins. A tampered kernel can
   only make its own functions return something, which is what a wrong answer does anyway.
 * Failures: anything that goes wrong with one submission (unreadable notebook, kernel death,
   timeout, a result the grader cannot check, a forbidden ``nnlib`` import in a cell marked
   ``# nnlib: forbidden``) makes that submission "needs manual grading: <reason>"; its test cells
   then score nothing automatically, and the run goes on.
-* Parallelism: workers (one BLAS thread each) grade submissions and return results; only the parent
-  writes autograded notebooks and the gradebook, in a fixed order, so the grades equal a sequential
-  run's. Outputs are capped by bytes and lines per cell and per notebook.
-* Feedback comes from nbgrader's ``generate_feedback`` (hidden tests cleared; the tracebacks the
-  judge writes hold only the exception and its message), grades go to ``grades.csv`` with a status
-  column.
+* Parallelism: workers (one BLAS thread each, one jail uid each, forked after the heavy imports)
+  grade submissions and return results; only the parent writes autograded notebooks and the
+  gradebook, in a fixed order, so the grades equal a sequential run's. Outputs are capped by bytes
+  and lines per cell and per notebook.
+* Feedback: once every grade is written, the same workers run nbgrader's ``GenerateFeedback``
+  converter, one student each (they only read the gradebook); ``ClearHiddenTests`` is always among
+  its preprocessors, and the tracebacks the judge writes hold only the exception and its message.
+  Grades go to ``grades.csv`` with a status column.
 """
 
 import copy
 import csv
+import glob
 import json
 import multiprocessing
 import os
@@ -45,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
+from traitlets.utils.importstring import import_item
 
 from . import judge, notebooks, release, sandbox
 from .execute import kernel_env
@@ -73,7 +82,7 @@ class SourceNotebook:
     nb: dict
     tests: dict = field(default_factory=dict)      # grade id -> test cell
     answers: dict = field(default_factory=dict)    # grade id -> answer cell
-    prelude: str = ""
+    prelude: judge.Prelude = field(default_factory=judge.Prelude)  # imports, helper cells, answer names
 
 
 def load_source(course, assignment):
@@ -91,8 +100,7 @@ def load_source(course, assignment):
                 src.tests[meta["grade_id"]] = cell
             elif meta.get("solution"):
                 src.answers[meta["grade_id"]] = cell
-        plain = [c.source for c in nb.cells if c.cell_type == "code" and "nbgrader" not in c.metadata]
-        src.prelude = judge.import_prelude(plain)
+        src.prelude = judge.trusted_prelude(nb)
         out.append(src)
     return out
 
@@ -228,8 +236,12 @@ def execute(nb, src, private, uid, jailed, timeout):
         finally:
             client.nb = nb
 
-    def call(name, request):
-        return judge.parse_reply(scratch(f"_cg_call({name!r}, {request!r})"))
+    def call(name, request, answer):
+        # Straight through the kernel client: a call may ask back for the grader's functions (stdin).
+        code = f"_cg_call({name!r}, {request!r})"
+        return judge.parse_reply(judge.kernel_call(client, code, timeout, answer))
+
+    verdicts = judge.Judge(src.prelude, call)
 
     try:
         with client.setup_kernel(env=kernel_env(), cwd=str(private)):
@@ -241,7 +253,7 @@ def execute(nb, src, private, uid, jailed, timeout):
                     client.execute_cell(cell, index)
                     continue
                 scratch(judge.CODEC)
-                outputs, passed, limit = judge.run_test(cell.source, src.prelude, call)
+                outputs, passed, limit = verdicts.run_test(cell.source)
                 cell.outputs = [nbformat.from_dict(o) for o in outputs]
                 scores[gid] = float(cell.metadata.nbgrader["points"]) if passed else 0.0
                 if limit:
@@ -298,6 +310,7 @@ def grade_notebook(folder, src, timeout, jailed, uid):
             if item.is_file() and item.suffix != ".ipynb" and item.stat().st_size < (8 << 20):
                 shutil.copy(item, workdir / item.name)
         if jailed:
+            sandbox.seed_caches(workdir)
             for item in workdir.iterdir():
                 os.chown(item, uid, uid)
         scores = execute(nb, src, workdir, uid, jailed, timeout)
@@ -313,21 +326,35 @@ def grade_notebook(folder, src, timeout, jailed, uid):
 # ---------------------------------------------------------------------------- the run
 
 
-_slots = None
+_uid = None
 
 
-def _init_worker(slots):
-    global _slots
+def _init_worker():
+    global _uid
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    _slots = slots.get()
+    # One uid per worker, so that one student's fork bomb cannot take another's process quota.
+    _uid = sandbox.claim_uid()
 
 
 def _grade_in_worker(course, assignment, student, timeout, jailed):
-    return grade_submission(course, assignment, student, timeout, jailed, sandbox.BASE_UID + 1 + _slots)
+    return grade_submission(course, assignment, student, timeout, jailed, _uid)
 
 
-def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=True, progress=True):
-    """Grade ``students`` (default: every folder of ``submitted/``); return {student: status}."""
+def _preload():
+    """Import what the workers need once, here, before they fork, rather than once in each of them."""
+    import nbclient  # noqa: F401
+    import nbgrader.api  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+    from jupyter_client import manager  # noqa: F401
+
+
+def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=True, progress=True,
+              feedback=False):
+    """Grade ``students`` (default: every folder of ``submitted/``); return {student: status}.
+
+    With ``feedback``, the same workers then write each student's feedback, once every grade is in
+    the gradebook (feedback reads the gradebook; only this process writes it).
+    """
     course = Path(course).resolve()
     if not (course / "solutions" / assignment).is_dir():
         raise GradeError(f"{course}: no assignment {assignment!r} in solutions/")
@@ -338,33 +365,43 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     submitted = course / "submitted"
     students = sorted(students or (p.name for p in submitted.iterdir() if (p / assignment).is_dir()))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(students) or 1))
-    ctx = multiprocessing.get_context("fork")
-    slots = ctx.Queue()
-    for slot in range(jobs):
-        slots.put(slot)
-    results = {}
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(slots,)) as pool:
-        futures = {pool.submit(_grade_in_worker, str(course), assignment, s, timeout, jailed): s
-                   for s in students}
-        for future in _progress(futures, progress):
-            student = futures[future]
-            try:
-                results[student] = future.result()
-            except Exception as exc:
+    _preload()
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker) as pool:
+        results = _in_workers(pool, _grade_in_worker, students, (str(course), assignment),
+                              (timeout, jailed), "grading", progress)
+        for student, result in results.items():
+            if isinstance(result, Exception):
                 results[student] = {"student": student, "notebooks": {},
-                                    "status": f"needs manual grading: worker failed ({exc})"}
-    for student in students:  # one writer, in a fixed order
-        record(course, assignment, results[student])
+                                    "status": f"needs manual grading: worker failed ({result})"}
+        with gradebook(course) as gb:  # one writer, in a fixed order
+            for student in students:
+                record(gb, course, assignment, results[student])
+        if feedback:
+            with_notebooks = [s for s in students if results[s]["notebooks"]]
+            failed = _in_workers(pool, write_feedback, with_notebooks, (str(course), assignment), (),
+                                 "feedback", progress)
+            errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
+            if errors:
+                raise GradeError("feedback failed for " + "; ".join(errors))
     return {s: results[s]["status"] for s in students}
 
 
-def _progress(futures, enabled):
+def _in_workers(pool, function, students, before, after, desc, progress):
+    """{student: function(*before, student, *after)} from the pool, or the exception it raised."""
     from concurrent.futures import as_completed
 
     from tqdm import tqdm
 
-    return tqdm(as_completed(futures), total=len(futures), desc="grading", unit="student",
-                disable=not enabled, file=sys.stderr)
+    futures = {pool.submit(function, *before, s, *after): s for s in students}
+    out = {}
+    for future in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="student",
+                       disable=not progress, file=sys.stderr):
+        try:
+            out[futures[future]] = future.result()
+        except Exception as exc:
+            out[futures[future]] = exc
+    return out
 
 
 def gradebook(course):
@@ -374,7 +411,8 @@ def gradebook(course):
                      course_id=release.nbgrader_config().CourseDirectory.course_id)
 
 
-def record(course, assignment, result):
+def record(gb, course, assignment, result):
+    """Write one student's autograded notebooks, status and scores (``gb``: the open gradebook)."""
     student = result["student"]
     out_dir = Path(course) / "autograded" / student / assignment
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -385,15 +423,14 @@ def record(course, assignment, result):
     (out_dir / STATUS_FILE).write_text(json.dumps({"status": result["status"]}, ensure_ascii=False),
                                        encoding="utf-8")
     graded = result["status"] == GRADED
-    with gradebook(course) as gb:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment, student)
-        for notebook in submission.notebooks:
-            scores = result["notebooks"].get(notebook.name, {}).get("scores", {})
-            for grade in notebook.grades:
-                grade.auto_score = scores.get(grade.name) if graded else None
-                grade.needs_manual_grade = grade.auto_score is None
-        gb.db.commit()
+    gb.update_or_create_student(student)
+    submission = gb.update_or_create_submission(assignment, student)
+    for notebook in submission.notebooks:
+        scores = result["notebooks"].get(notebook.name, {}).get("scores", {})
+        for grade in notebook.grades:
+            grade.auto_score = scores.get(grade.name) if graded else None
+            grade.needs_manual_grade = grade.auto_score is None
+    gb.db.commit()
 
 
 def status_of(course, assignment, student):
@@ -419,28 +456,43 @@ def export_csv(course, path=None):
     return path
 
 
-def feedback(course, assignment):
-    import subprocess
+def write_feedback(course, assignment, student):
+    """nbgrader's feedback for one student's autograded notebooks; None, or why it failed."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import ClearHiddenTests
 
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force"],
-                          cwd=course, env=kernel_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise GradeError(f"nbgrader generate_feedback failed:\n{proc.stderr[-2000:]}")
+    config = release.nbgrader_config(course) if (Path(course) / "nbgrader_config.py").exists() else Config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.assignment_id = assignment
+    config.CourseDirectory.student_id = glob.escape(student)  # nbgrader globs for it
+    config.BaseConverter.force = True
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+    # The autograded test cells are the source's, hidden tests included: whatever the course's
+    # configuration says, they never reach the student.
+    steps = [import_item(p) if isinstance(p, str) else p for p in converter.preprocessors]
+    converter.preprocessors = steps + ([] if ClearHiddenTests in steps else [ClearHiddenTests])
+    try:
+        converter.start()
+    except Exception as exc:  # nbgrader raises NbGraderException and logs the details
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return None
 
 
 def main(args):
     course = Path(args.course).resolve()
     try:
         statuses = grade_all(course, args.assignment, args.students, args.jobs, args.timeout,
-                             jailed=not args.no_sandbox)
-        feedback(course, args.assignment)
+                             jailed=not args.no_sandbox, feedback=not args.grades_only)
     except (GradeError, sandbox.SandboxError) as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
-    path = export_csv(course)
     manual = {s: st for s, st in statuses.items() if st != GRADED}
     for student, status in manual.items():
         print(f"{student}: {status}")
-    print(f"graded {len(statuses) - len(manual)} of {len(statuses)} submissions automatically; "
-          f"grades in {path}, feedback in {course / 'feedback'}")
+    done = f"graded {len(statuses) - len(manual)} of {len(statuses)} submissions automatically"
+    if args.grades_only:
+        print(f"{done}; grades in {course / 'gradebook.db'} (no feedback, no CSV: --grades-only)")
+    else:
+        print(f"{done}; grades in {export_csv(course)}, feedback in {course / 'feedback'}")
     return 0

@@ -17,7 +17,7 @@ import pytest
 from coursetools import course, grade, notebook_path
 from tests.grader_bank.cases import CASES, CHAPTER, SIGMOID
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grader-security")]
 
 EXAMPLE = Path(__file__).parent / "grading" / "example"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -46,8 +46,7 @@ def graded(tmp_path_factory):
 
     for case in CASES:
         submit(c, case)
-    statuses = grade.grade_all(c.root, CHAPTER, jobs=2, timeout=15, progress=False)
-    grade.feedback(c.root, CHAPTER)
+    statuses = grade.grade_all(c.root, CHAPTER, jobs=2, timeout=15, progress=False, feedback=True)
     grade.export_csv(c.root)
     return c, statuses
 
