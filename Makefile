@@ -4,7 +4,7 @@
 PYTHON ?= python3
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: site test install instructor-site release bench
+.PHONY: site test install instructor-site release bench student-lab
 
 site: install
 	$(PYTHON) -m coursetools site
@@ -23,3 +23,7 @@ release:
 
 bench:
 	$(PYTHON) benchmarks/mlp_step.py
+
+# JupyterLab on chapters/ as students see it (README: Opening the notebooks).
+student-lab:
+	bash tools/student-lab.sh

@@ -31,3 +31,12 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]
+# nbgrader's feedback page loads MathJax from a CDN, so offline (students often get the page by
+# e-mail) its formulas stay raw TeX. This exporter renders the same template without that loader
+# and typesets the math into the page when it is written (coursetools/feedback/__init__.py).
+from coursetools import feedback  # noqa: E402
+
+c.GenerateFeedback.exporter_class = feedback.OfflineMathExporter
+c.OfflineMathExporter.template_name = feedback.TEMPLATE_NAME
+# nbgrader puts its own templates on the path only when this is unset; the template extends them.
+c.OfflineMathExporter.extra_template_basedirs = [str(feedback.TEMPLATES), feedback.NBGRADER_TEMPLATES]

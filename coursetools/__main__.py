@@ -5,11 +5,28 @@
   execute        run the solution notebooks and store their outputs in place
   site           build the public site (student release) into _build/html
   site --instructor   build the instructor site (with solutions) into _build/instructor
+  collect        file a learning platform's download of submissions into submitted/
   grade          sandboxed, parallel, tamper-proof autograding of an nbgrader course
+  grade-manual   grade by hand a submission the grader left to a human
 """
 
 import argparse
 import sys
+
+
+def parse_grade_students(parser, argv):
+    """``parser.parse_args``, with grade's students also after options (``grade A --jobs 1 erin``).
+
+    argparse fills a ``nargs="*"`` positional at its first chance, before the options, and calls
+    whatever comes after them unrecognized.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "grade":
+        args.students += [arg for arg in extra if not arg.startswith("-")]
+        extra = [arg for arg in extra if arg.startswith("-")]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv=None):
@@ -23,6 +40,16 @@ def main(argv=None):
     p.add_argument("chapters", nargs="*", help="chapter folders (default: all)")
     p = sub.add_parser("site", help="build the site")
     p.add_argument("--instructor", action="store_true", help="build with solutions")
+    p = sub.add_parser("collect", help="file a platform's zip or folder of submissions into submitted/ "
+                                       "(see coursetools/collect.py)")
+    p.add_argument("assignment")
+    p.add_argument("source", help="the zip or folder the platform gave (Moodle, Canvas or plain)")
+    p.add_argument("--course", default=".", help="the nbgrader course folder (default: .)")
+    p.add_argument("--roster", help="CSV: id (student id), and name, login, platform_id, timestamp")
+    p.add_argument("--force", action="store_true", help="replace different submissions (backup kept)")
+    p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    p.add_argument("--timezone", default="UTC",
+                   help="zone of times that carry none: zip entries, roster timestamps (default: UTC)")
     p = sub.add_parser("grade", help="sandboxed, parallel autograding (see coursetools/grade.py)")
     p.add_argument("assignment")
     p.add_argument("students", nargs="*", help="student ids (default: every submission)")
@@ -31,7 +58,14 @@ def main(argv=None):
     p.add_argument("--timeout", type=int, default=120, help="seconds per cell")
     p.add_argument("--no-sandbox", action="store_true", help="run kernels unjailed (trusted code only)")
     p.add_argument("--grades-only", action="store_true", help="skip feedback and grades.csv")
-    args = parser.parse_args(argv)
+    p = sub.add_parser("grade-manual", help="grade by hand a submission awaiting a human")
+    p.add_argument("assignment")
+    p.add_argument("student")
+    p.add_argument("--score", type=float, required=True, help="total points, before any late penalty")
+    p.add_argument("--reason", required=True, help="why (recorded, and shown on the student's page)")
+    p.add_argument("--course", default=".", help="the nbgrader course folder (default: .)")
+    p.add_argument("--force", action="store_true", help="replace a grade the submission already has")
+    args = parse_grade_students(parser, argv)
 
     if args.command == "release":
         from . import release
@@ -56,14 +90,18 @@ def main(argv=None):
         from . import site
 
         return site.build(instructor=args.instructor)
-    elif args.command == "grade":
+    elif args.command == "collect":
+        from . import collect
+
+        return collect.main(args)
+    elif args.command in ("grade", "grade-manual"):
         # jsonschema builds an Earley parser for the "iri" string format when it is imported (over a
         # second of start-up); notebook schemas use no string formats, so without that module
         # jsonschema simply leaves the format out and nbformat validates exactly as before.
         sys.modules.setdefault("rfc3987_syntax", None)
         from . import grade
 
-        return grade.main(args)
+        return grade.main(args) if args.command == "grade" else grade.main_manual(args)
     return 0
 
 

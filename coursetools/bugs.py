@@ -6,10 +6,9 @@ cells that must fail with it, every other test cell must still pass.
 """
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from . import ROOT, notebooks
 

@@ -26,8 +26,10 @@ Design.
   only make its own functions return something, which is what a wrong answer does anyway.
 * Failures: anything that goes wrong with one submission (unreadable notebook, kernel death,
   timeout, a result the grader cannot check, a forbidden ``nnlib`` import in a cell marked
-  ``# nnlib: forbidden``) makes that submission "needs manual grading: <reason>"; its test cells
-  then score nothing automatically, and the run goes on.
+  ``# nnlib: forbidden``, an unreadable ``timestamp.txt``) makes that submission "needs manual grading:
+  <reason>"; its test cells then score nothing automatically (its scores stay empty in grades.csv,
+  never 0), and the run goes on. :func:`grade_by_hand` (``grade-manual``) resolves it: the total goes
+  into the gradebook as nbgrader manual scores, and later runs keep it rather than regrade it.
 * Parallelism: workers (one BLAS thread each, one jail uid each, forked after the heavy imports)
   grade submissions and return results; only the parent writes autograded notebooks and the
   gradebook, in a fixed order, so the grades equal a sequential run's. Outputs are capped by bytes
@@ -35,18 +37,34 @@ Design.
 * Feedback: once every grade is written, the same workers run nbgrader's ``GenerateFeedback``
   converter, one student each (they only read the gradebook); ``ClearHiddenTests`` is always among
   its preprocessors, and the tracebacks the judge writes hold only the exception and its message.
-  Grades go to ``grades.csv`` with a status column.
+  A submission awaiting a human (or graded by hand) gets instead a page written here from its status
+  alone (:func:`write_page`): the reason and what happens next, no notebook, so no test. Grades go
+  to ``grades.csv``: timestamp, due date, raw score, late penalty, score, status, one column per test.
+  The grader's own record of each submission's status lives in ``autograded/.coursetools/``.
+* Deadlines: the submission's ``timestamp.txt`` is read as ``nbgrader autograde`` reads it, and the
+  course's configured ``LateSubmissionPlugin`` sets each notebook's late penalty from the gradebook's
+  due date and timestamp, with nbgrader's own clamping, once the scores are in: the penalties equal
+  plain nbgrader's. A submission graded by hand (:func:`grade_by_hand`) gets the same rule.
+* Quiet: kernels write to /dev/null (ipykernel's banner, and any student writing to fd 1), nbgrader's
+  loggers report errors only, SQLAlchemy's warnings about nbgrader's schema are muted where the
+  gradebook is open, and the run ends with one table (student, score, max, late penalty, status),
+  the rows of ``grades.csv``.
 """
 
+import contextlib
 import copy
 import csv
 import glob
+import html
 import json
+import logging
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +79,18 @@ from .execute import kernel_env
 MAX_CELL_BYTES = 64 << 10
 MAX_CELL_LINES = 1000
 MAX_NOTEBOOK_BYTES = 2 << 20
-STATUS_FILE = "coursetools-status.json"
 GRADED = "graded"
+MANUAL = "needs manual grading"
+BY_HAND = "graded by hand"
+GRADER_ERROR = "grader error"
+# The grader's record of each submission: autograded/.coursetools/<assignment>/<student>.json. nbgrader
+# globs autograded/*/<assignment>, which skips dot-folders, so it is neither taken for a student nor
+# copied into anyone's feedback/; and it is ignored by git with autograded/.
+STATUS_DIR = ".coursetools"
+# nbgrader's converters and plugins log every step at info and warning level; a class of hundreds
+# would drown the summary, which already reports what they warn about (late penalties).
+NBGRADER_LOG = logging.getLogger("coursetools.grade.nbgrader")
+NBGRADER_LOG.setLevel(logging.ERROR)
 
 
 class GradeError(RuntimeError):
@@ -244,7 +272,10 @@ def execute(nb, src, private, uid, jailed, timeout):
     verdicts = judge.Judge(src.prelude, call)
 
     try:
-        with client.setup_kernel(env=kernel_env(), cwd=str(private)):
+        # The kernel's own stdout and stderr (ipykernel's banner, a student's os.write(1, ...)) would
+        # land in the grader's terminal: what the student prints reaches the notebook through IOPub.
+        with client.setup_kernel(env=kernel_env(), cwd=str(private), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -279,19 +310,34 @@ def expected_notebooks(folder, sources):
         raise ManualGrading(f"extra notebook {', '.join(extra)} next to the assignment's")
 
 
+def submission_timestamp(folder):
+    """The time in ``timestamp.txt``, read as ``nbgrader autograde`` reads it: none if absent or empty."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        return parse_utc(text) if text else None
+    except (ValueError, OverflowError) as exc:  # dateutil's ParserError and UnicodeDecodeError included
+        raise ManualGrading(f"timestamp.txt is not a time nbgrader can read ({str(exc)[:120]})") from None
+
+
 def grade_submission(course, assignment, student, timeout=120, jailed=True, uid=sandbox.BASE_UID):
     """Grade one student's assignment; never raises for a problem of the submission itself."""
     sources = load_source(course, assignment)
     folder = Path(course) / "submitted" / student / assignment
-    result = {"student": student, "status": GRADED, "notebooks": {}}
+    result = {"student": student, "status": GRADED, "notebooks": {}, "timestamp": None}
     try:
+        result["timestamp"] = submission_timestamp(folder)
         expected_notebooks(folder, sources)
         for src in sources:
             result["notebooks"][src.name] = grade_notebook(folder, src, timeout, jailed, uid)
     except ManualGrading as exc:
-        result["status"] = f"needs manual grading: {exc}"
+        result["status"] = f"{MANUAL}: {exc}"
     except Exception as exc:  # a grader bug must not stop the class either
-        result["status"] = f"needs manual grading: grader error {type(exc).__name__}: {str(exc)[:300]}"
+        result["status"] = f"{MANUAL}: {GRADER_ERROR} {type(exc).__name__}: {str(exc)[:300]}"
     if result["status"] != GRADED:
         result["notebooks"] = {name: {**entry, "scores": {}} for name, entry in result["notebooks"].items()}
     return result
@@ -348,43 +394,67 @@ def _preload():
     from jupyter_client import manager  # noqa: F401
 
 
-def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=True, progress=True,
-              feedback=False):
-    """Grade ``students`` (default: every folder of ``submitted/``); return {student: status}.
-
-    With ``feedback``, the same workers then write each student's feedback, once every grade is in
-    the gradebook (feedback reads the gradebook; only this process writes it).
-    """
+def check_course(course, assignment):
+    """The resolved course folder; a GradeError naming what is missing if it cannot be graded."""
     course = Path(course).resolve()
     if not (course / "solutions" / assignment).is_dir():
         raise GradeError(f"{course}: no assignment {assignment!r} in solutions/")
     if not (course / "gradebook.db").exists():
         raise GradeError(f"{course}: no gradebook.db; run `nbgrader generate_assignment {assignment}` first")
+    with gradebook(course) as gb:
+        if assignment not in {a.name for a in gb.assignments}:
+            raise GradeError(f"{course}: {assignment!r} is not in gradebook.db; run "
+                             f"`nbgrader generate_assignment {assignment}` first")
+    return course
+
+
+def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=True, progress=True,
+              feedback=False):
+    """Grade ``students`` (default: every folder of ``submitted/``); return {student: status}.
+
+    A submission graded by hand keeps that grade and is not run again (``grade_by_hand`` replaces it).
+    With ``feedback``, the same workers then write each student's feedback, once every grade is in
+    the gradebook (feedback reads the gradebook; only this process writes it); a submission that
+    awaits a human gets a page saying why instead.
+    """
+    course = check_course(course, assignment)
     if jailed:
         sandbox.check()
     submitted = course / "submitted"
+    if not submitted.is_dir():
+        raise GradeError(f"{submitted}: no such folder; submissions go in submitted/<student>/{assignment}/")
     students = sorted(students or (p.name for p in submitted.iterdir() if (p / assignment).is_dir()))
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(students) or 1))
+    unknown = [s for s in students if not (submitted / s / assignment).is_dir()]
+    if unknown:
+        raise GradeError(f"no submission of {assignment} by {', '.join(unknown)} "
+                         f"(expected {submitted / unknown[0] / assignment})")
+    kept = {s: status for s in students if (status := status_of(course, assignment, s)).startswith(BY_HAND)}
+    todo = [s for s in students if s not in kept]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     _preload()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_init_worker) as pool:
-        results = _in_workers(pool, _grade_in_worker, students, (str(course), assignment),
+        results = _in_workers(pool, _grade_in_worker, todo, (str(course), assignment),
                               (timeout, jailed), "grading", progress)
         for student, result in results.items():
             if isinstance(result, Exception):
-                results[student] = {"student": student, "notebooks": {},
-                                    "status": f"needs manual grading: worker failed ({result})"}
+                results[student] = {"student": student, "notebooks": {}, "timestamp": None,
+                                    "status": f"{MANUAL}: worker failed ({result})"}
+        late = LatePenalties(course)
         with gradebook(course) as gb:  # one writer, in a fixed order
-            for student in students:
-                record(gb, course, assignment, results[student])
+            for student in todo:
+                record(gb, course, assignment, results[student], late)
         if feedback:
-            with_notebooks = [s for s in students if results[s]["notebooks"]]
-            failed = _in_workers(pool, write_feedback, with_notebooks, (str(course), assignment), (),
+            graded = [s for s in todo if results[s]["status"] == GRADED]
+            failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (),
                                  "feedback", progress)
             errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
+            for student in todo:
+                if results[student]["status"] != GRADED:
+                    write_page(course, assignment, student)
             if errors:
                 raise GradeError("feedback failed for " + "; ".join(errors))
-    return {s: results[s]["status"] for s in students}
+    return {s: kept.get(s) or results[s]["status"] for s in students}
 
 
 def _in_workers(pool, function, students, before, after, desc, progress):
@@ -404,15 +474,58 @@ def _in_workers(pool, function, students, before, after, desc, progress):
     return out
 
 
+def course_config(course):
+    """The course's nbgrader configuration (late-penalty plugin, feedback preprocessors...)."""
+    return release.nbgrader_config(course) if (Path(course) / "nbgrader_config.py").exists() else Config()
+
+
+@contextlib.contextmanager
 def gradebook(course):
+    """The course's nbgrader gradebook, open, with SQLAlchemy's warnings about nbgrader's schema muted.
+
+    Adding a student or submission makes SQLAlchemy warn (``SAWarning``) that nbgrader's models
+    cascade objects not yet in the session; plain nbgrader warns the same on every autograde, and
+    those are about nbgrader's code, not this class's grades.
+    """
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    return Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}",
-                     course_id=release.nbgrader_config().CourseDirectory.course_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}",
+                       course_id=release.nbgrader_config().CourseDirectory.course_id) as gb:
+            yield gb
 
 
-def record(gb, course, assignment, result):
-    """Write one student's autograded notebooks, status and scores (``gb``: the open gradebook)."""
+class LatePenalties:
+    """nbgrader's late-penalty rule for submissions in an open gradebook.
+
+    What autograde's ``AssignLatePenalties`` preprocessor does per notebook, with its configured
+    plugin (``LateSubmissionPlugin`` or ``AssignLatePenalties.plugin_class``) and its clamping of the
+    plugin's answer to [0, score]; only its per-notebook gradebook connection (over a second to
+    open) is left out, in favour of the one the caller holds.
+    """
+
+    def __init__(self, course):
+        from nbgrader.preprocessors import AssignLatePenalties
+
+        self._pp = AssignLatePenalties(config=course_config(course), log=NBGRADER_LOG)
+        self._pp.init_plugin()
+
+    def assign(self, gb, submission, student):
+        gb.db.commit()  # the scores and lateness the rule reads are SQL expressions over the saved rows
+        for notebook in submission.notebooks:
+            notebook.late_submission_penalty = None
+            if submission.total_seconds_late > 0:
+                penalty = self._pp.plugin_inst.late_submission_penalty(student, notebook.score,
+                                                                       submission.total_seconds_late)
+                if penalty is not None:
+                    notebook.late_submission_penalty = self._pp._check_late_penalty(notebook, penalty)
+        gb.db.commit()
+
+
+def record(gb, course, assignment, result, late):
+    """Write one student's autograded notebooks, status, timestamp, scores and late penalty."""
     student = result["student"]
     out_dir = Path(course) / "autograded" / student / assignment
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -420,40 +533,108 @@ def record(gb, course, assignment, result):
     for name, entry in result["notebooks"].items():
         if "nb" in entry:
             (out_dir / f"{name}.ipynb").write_text(entry["nb"], encoding="utf-8")
-    (out_dir / STATUS_FILE).write_text(json.dumps({"status": result["status"]}, ensure_ascii=False),
-                                       encoding="utf-8")
+    write_status(course, assignment, student, {"status": result["status"]})
     graded = result["status"] == GRADED
     gb.update_or_create_student(student)
-    submission = gb.update_or_create_submission(assignment, student)
+    # As autograde: without a timestamp.txt the gradebook keeps the timestamp it had.
+    stamp = {"timestamp": result["timestamp"]} if result.get("timestamp") else {}
+    submission = gb.update_or_create_submission(assignment, student, **stamp)
     for notebook in submission.notebooks:
         scores = result["notebooks"].get(notebook.name, {}).get("scores", {})
         for grade in notebook.grades:
             grade.auto_score = scores.get(grade.name) if graded else None
             grade.needs_manual_grade = grade.auto_score is None
-    gb.db.commit()
+    late.assign(gb, submission, student)
+
+
+def status_path(course, assignment, student):
+    return Path(course) / "autograded" / STATUS_DIR / assignment / f"{student}.json"
+
+
+def read_status(course, assignment, student):
+    """The grader's record of a submission: {"status": ...}, plus "by_hand" once resolved by hand."""
+    path = status_path(course, assignment, student)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"status": "not graded"}
+
+
+def write_status(course, assignment, student, status):
+    path = status_path(course, assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
 
 
 def status_of(course, assignment, student):
-    path = Path(course) / "autograded" / student / assignment / STATUS_FILE
-    return json.loads(path.read_text(encoding="utf-8"))["status"] if path.exists() else "not graded"
+    return read_status(course, assignment, student)["status"]
+
+
+# ---------------------------------------------------------------------------- what the run reports
+
+
+COLUMNS = ["assignment", "student_id", "timestamp", "duedate", "raw_score", "late_penalty", "score",
+           "max_score", "status"]
+
+
+def cell_column(notebook, grade_id):
+    return f"{notebook}:{grade_id}"
+
+
+def cell_columns(gb):
+    return [cell_column(nb.name, cell.name) for assignment in gb.assignments
+            for nb in assignment.notebooks for cell in nb.grade_cells]
+
+
+def grade_row(gb, course, assignment, student):
+    """One submission as grades.csv and the summary show it: scores are left empty while it awaits a
+    human, and the score is nbgrader export's (raw score less the late penalty, never below 0)."""
+    from nbgrader.api import MissingEntry
+
+    row = {"assignment": assignment.name, "student_id": student, "duedate": assignment.duedate or "",
+           "max_score": assignment.max_score}
+    try:
+        sub = gb.find_submission(assignment.name, student)
+    except MissingEntry:
+        return {**row, "timestamp": "", "raw_score": 0.0, "late_penalty": 0.0, "score": 0.0,
+                "status": "no submission"}
+    row.update(timestamp=sub.timestamp or "", status=status_of(course, assignment.name, student))
+    if row["status"].startswith(MANUAL):
+        return row
+    row.update(raw_score=sub.score, late_penalty=sub.late_submission_penalty,
+               score=max(0.0, sub.score - sub.late_submission_penalty))
+    # A hand grade is one total: how it is split over the cells is bookkeeping, not a test result.
+    if not row["status"].startswith(BY_HAND):
+        row.update({cell_column(nb.name, g.name): g.score for nb in sub.notebooks for g in nb.grades})
+    return row
 
 
 def export_csv(course, path=None):
-    """grades.csv: one row per student × assignment, with the grading status."""
+    """grades.csv: one row per student × assignment, with late penalty, status and per-test scores."""
     path = Path(path or Path(course) / "grades.csv")
     with gradebook(course) as gb, path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["assignment", "student_id", "score", "max_score", "status"])
+        writer = csv.DictWriter(fh, COLUMNS + cell_columns(gb), restval="")
+        writer.writeheader()
         for assignment in gb.assignments:
             for student in gb.students:
-                try:
-                    sub = gb.find_submission(assignment.name, student.id)
-                except Exception:  # nbgrader raises MissingEntry: no submission
-                    writer.writerow([assignment.name, student.id, 0.0, assignment.max_score, "no submission"])
-                    continue
-                writer.writerow([assignment.name, student.id, sub.score, assignment.max_score,
-                                 status_of(course, assignment.name, student.id)])
+                writer.writerow(grade_row(gb, course, assignment, student.id))
     return path
+
+
+def summary(course, assignment, students):
+    """The run's table: student, score, max, late penalty, status (empty scores: awaiting a human)."""
+    with gradebook(course) as gb:
+        rows = [grade_row(gb, course, gb.find_assignment(assignment), s) for s in students]
+    table = [["student", "score", "max", "late penalty", "status"]]
+    table += [[r["student_id"], *(_number(r.get(k, "")) for k in ("score", "max_score", "late_penalty")),
+               r["status"]] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[4]]).rstrip()
+                     for line in table)
+
+
+def _number(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------------------- feedback
 
 
 def write_feedback(course, assignment, student):
@@ -462,12 +643,13 @@ def write_feedback(course, assignment, student):
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import ClearHiddenTests
 
-    config = release.nbgrader_config(course) if (Path(course) / "nbgrader_config.py").exists() else Config()
+    config = course_config(course)
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id = glob.escape(student)  # nbgrader globs for it
     config.BaseConverter.force = True
-    converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=config, log=NBGRADER_LOG), config=config,
+                                 log=NBGRADER_LOG)
     # The autograded test cells are the source's, hidden tests included: whatever the course's
     # configuration says, they never reach the student.
     steps = [import_item(p) if isinstance(p, str) else p for p in converter.preprocessors]
@@ -479,6 +661,97 @@ def write_feedback(course, assignment, student):
     return None
 
 
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{assignment}: feedback for {student}</title></head>
+<body>
+<h1>{assignment}: feedback for {student}</h1>
+<p><strong>{headline}</strong></p>
+<p>{detail}</p>
+<p>{next}</p>
+</body></html>
+"""
+
+
+def student_reason(status):
+    """What a student may read of a status: the grader's own failures carry internals, not reasons."""
+    reason = status.split(": ", 1)[1] if ": " in status else status
+    if reason.startswith((GRADER_ERROR, "worker failed")):
+        return "the grader itself failed on it (this is not a problem found in your work)."
+    return reason
+
+
+def write_page(course, assignment, student):
+    """The feedback page of a submission nbgrader's feedback cannot describe: one awaiting a human, or
+    one graded by hand. It says only what the status says (no notebook, so no test, hidden or not)."""
+    status = read_status(course, assignment, student)
+    names = [p.stem for p in sorted((Path(course) / "solutions" / assignment).glob("*.ipynb"))]
+    if "by_hand" in status:
+        hand = status["by_hand"]
+        text = {"headline": f"Graded by hand: {hand['score']:g} out of {hand['max_score']:g}"
+                            + (f", less a late penalty of {hand['late_penalty']:g}." if hand["late_penalty"]
+                               else "."),
+                "detail": f"Instructor's note: {hand['reason']}",
+                "next": "This is your grade for this assignment."}
+    else:
+        text = {"headline": "Your submission could not be graded automatically; it will be graded by hand.",
+                "detail": f"Reason: {student_reason(status['status'])}",
+                "next": "What happens next: an instructor will grade it by hand, and this page will then "
+                        "show your grade. You need not do anything unless they ask you to resubmit."}
+    folder = Path(course) / "feedback" / student / assignment
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier automatic feedback would show a stale score
+    folder.mkdir(parents=True)
+    page = PAGE.format(assignment=html.escape(assignment), student=html.escape(student),
+                       **{k: html.escape(v) for k, v in text.items()})
+    for name in names:
+        (folder / f"{name}.html").write_text(page, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- grading by hand
+
+
+def grade_by_hand(course, assignment, student, score, reason, force=False):
+    """Resolve ``student``'s submission by hand with a total ``score`` (before any late penalty).
+
+    The score goes into nbgrader's gradebook as the test cells' manual scores (filled in notebook
+    order, each up to its points; nbgrader's totals, formgrader and export then agree), the late
+    penalty is assigned again by the course's rule, and the student's page says so. A submission that
+    does not await a human (graded automatically, or by hand already) is only replaced with
+    ``force``. Returns the grades.csv row of the submission and the status it replaced.
+    """
+    from nbgrader.api import MissingEntry
+
+    course = check_course(course, assignment)
+    if not reason.strip():
+        raise GradeError("the reason is empty; it is recorded and shown to the student")
+    before = read_status(course, assignment, student)["status"]
+    with gradebook(course) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            raise GradeError(f"{student} has no graded submission of {assignment}; run "
+                             f"`python -m coursetools grade {assignment} {student}` first") from None
+        if not 0 <= score <= sub.max_score:
+            raise GradeError(f"score {score:g} is outside 0 to {sub.max_score:g}, the points of {assignment}")
+        if not before.startswith(MANUAL) and not force:
+            raise GradeError(f"{student}'s {assignment} is not awaiting a human (status: {before}; score "
+                             f"{sub.score - sub.late_submission_penalty:g}); --force replaces that grade")
+        left = score
+        for notebook in sub.notebooks:
+            for grade in notebook.grades:
+                grade.manual_score = min(left, grade.max_score)
+                grade.needs_manual_grade = False
+                left -= grade.manual_score
+        LatePenalties(course).assign(gb, sub, student)
+        hand = {"score": score, "max_score": sub.max_score, "late_penalty": sub.late_submission_penalty,
+                "reason": reason.strip(), "replaced": before}
+    write_status(course, assignment, student, {"status": f"{BY_HAND}: {reason.strip()}", "by_hand": hand})
+    write_page(course, assignment, student)
+    return before
+
+
+# ---------------------------------------------------------------------------- commands
+
+
 def main(args):
     course = Path(args.course).resolve()
     try:
@@ -487,12 +760,29 @@ def main(args):
     except (GradeError, sandbox.SandboxError) as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
-    manual = {s: st for s, st in statuses.items() if st != GRADED}
-    for student, status in manual.items():
-        print(f"{student}: {status}")
-    done = f"graded {len(statuses) - len(manual)} of {len(statuses)} submissions automatically"
+    print(summary(course, args.assignment, list(statuses)))
+    auto = sum(status == GRADED for status in statuses.values())
+    waiting = sum(status.startswith(MANUAL) for status in statuses.values())
+    print(f"\ngraded {auto} of {len(statuses)} submissions automatically; "
+          f"{waiting} {'awaits' if waiting == 1 else 'await'} a human")
+    if waiting:
+        print(f"resolve one with: python -m coursetools grade-manual {args.assignment} <student> "
+              "--score X --reason TEXT")
     if args.grades_only:
-        print(f"{done}; grades in {course / 'gradebook.db'} (no feedback, no CSV: --grades-only)")
+        print(f"grades in {course / 'gradebook.db'} (no feedback, no CSV: --grades-only)")
     else:
-        print(f"{done}; grades in {export_csv(course)}, feedback in {course / 'feedback'}")
+        print(f"grades in {export_csv(course)}, feedback in {course / 'feedback'}")
+    return 0
+
+
+def main_manual(args):
+    course = Path(args.course).resolve()
+    try:
+        before = grade_by_hand(course, args.assignment, args.student, args.score, args.reason, args.force)
+    except GradeError as exc:
+        print(f"grade-manual: {exc}", file=sys.stderr)
+        return 2
+    print(summary(course, args.assignment, [args.student]))
+    print(f"\nreplaced: {before}")
+    print(f"grades in {export_csv(course)}, feedback in {course / 'feedback' / args.student}")
     return 0

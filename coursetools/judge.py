@@ -48,17 +48,15 @@ import builtins
 import contextlib
 import io
 import json
-import re
 from dataclasses import dataclass, field
 
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-FORBIDDEN_MARK = re.compile(r"^\s*#\s*nnlib:\s*forbidden\b", re.M)
-FORBIDDEN_MODULES = {"nnlib", "autograd", "coursetools", "importlib"}
-# Ways to import without an import statement, or to run text as code.
-ESCAPE_NAMES = {"__import__", "exec", "eval", "compile", "__builtins__", "modules", "import_module",
-                "run_line_magic", "run_cell"}
+# The rule lives in coursetools.forbidden (the student-side checks apply it too); grade.py and
+# tests/test_release.py read it here.
+from coursetools.forbidden import forbidden_imports, forbids_nnlib  # noqa: F401
+
 RESULT_MIME = "application/x-coursetools-result+json"
 MAX_RESULT_CHARS = 32 << 20
 SIMPLE_MODULES = {"numpy", "math"}
@@ -230,7 +228,7 @@ class _CgWire:
         if kind == "nnlib" and node.get("c") in _CG_NNLIB:
             return self._decode_nnlib(node["c"], value)
         if kind == "callback" and self.stub is not None and type(value) is int:
-            return self.stub(value)
+            return self.stub(value, self)
         if kind == "student" and self.resolve is not None:
             return self.resolve(str(value))
         raise ValueError(f"unknown or misplaced kind {kind!r}")
@@ -310,12 +308,18 @@ def _cg_kernel_wire():
     return _CgWire(stub=_cg_stub, resolve=globals().__getitem__)
 
 
-def _cg_stub(index):
-    """A kernel-side stand-in for the grader's function number ``index``."""
+def _cg_stub(index, outer):
+    """A kernel-side stand-in for the grader's function number ``index``, passed to the student's
+    function in the exchange ``outer``. The grader's function may read the arguments of that call
+    through a closure (``f = lambda _: loss(x)`` while the student perturbs ``x`` in place), so the
+    arguments' current state goes with the request, and comes back as the function left it."""
     def grader_function(*args, **kwargs):
         wire = _cg_kernel_wire()
-        request = {"callback": index, "args": wire.encode([list(args), kwargs])}
+        request = {"callback": index, "args": wire.encode([list(args), kwargs]),
+                   "outer": outer.snapshot(len(outer.table))}
         reply = _json.loads(input(_CG_PROMPT + _json.dumps(request)))
+        if "outer" in reply:
+            outer.restore(reply["outer"])
         result, raised = wire.settle(reply, RuntimeError, "the grader's function")
         if raised is not None:
             raise raised
@@ -354,37 +358,6 @@ class StudentError(Exception):
 
 
 # ---------------------------------------------------------------------------- static analysis
-
-
-def forbids_nnlib(source_cell_text):
-    return bool(FORBIDDEN_MARK.search(source_cell_text))
-
-
-def forbidden_imports(code):
-    """Reasons why ``code`` (an answer cell) may reach a forbidden module; [] if none is seen."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []  # it fails on its own when run
-    reasons = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        elif isinstance(node, ast.Name) and node.id in ESCAPE_NAMES:
-            names = [node.id]
-        elif isinstance(node, ast.Attribute) and node.attr in ESCAPE_NAMES:
-            names = [node.attr]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names = [m for m in FORBIDDEN_MODULES if m in node.value]
-        else:
-            continue
-        for name in names:
-            root = name.split(".")[0]
-            if root in FORBIDDEN_MODULES or name in ESCAPE_NAMES:
-                reasons.append(f"line {node.lineno}: {name}")
-    return reasons
 
 
 def free_names(code):
@@ -567,7 +540,8 @@ class Remote:
                               f"{exc}") from None
         link.busy, before = True, link.trouble
         try:
-            reply = link.call(self.name, request, lambda prompt: answer_callback(prompt, callables, link))
+            reply = link.call(self.name, request,
+                              lambda prompt: answer_callback(prompt, callables, link, wire))
         except KERNEL_LOST as exc:
             link.trouble = exc
             raise
@@ -587,8 +561,12 @@ class Remote:
         return f"<student's {self.name}>"
 
 
-def answer_callback(prompt, callables, link):
-    """The reply to the kernel's request ``prompt`` to call one of the grader's ``callables``."""
+def answer_callback(prompt, callables, link, outer):
+    """The reply to the kernel's request ``prompt`` to call one of the grader's ``callables``.
+
+    ``outer`` is the exchange of the student's call that received the callables: its arguments
+    take the kernel's current state before the callable runs, and their state after it goes back.
+    """
     wire = Wire(callables=callables)
     try:
         if not prompt.startswith(PROMPT) or len(prompt) > MAX_RESULT_CHARS:
@@ -598,7 +576,9 @@ def answer_callback(prompt, callables, link):
         if type(index) is not int or not 0 <= index < len(callables):
             raise ValueError(f"no callback {index!r}")
         args, kwargs = wire.decode(request["args"])
+        outer.restore(request["outer"])
         reply = wire.run(link.guard(callables[index]), list(args), dict(kwargs))
+        reply["outer"] = outer.snapshot(len(outer.table))
     except Exception as exc:  # a malformed request: the kernel's own problem
         reply = {"raised": "ValueError", "message": f"malformed callback request: {str(exc)[:300]}"}
     return json.dumps(reply)

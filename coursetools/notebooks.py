@@ -8,6 +8,9 @@ metadata from the markers, so the metadata can never drift from the source:
 * a code cell whose first line is ``# TESTS <grade-id> <points>`` is an autograded
   test cell (hidden parts sit between ``### BEGIN HIDDEN TESTS`` and
   ``### END HIDDEN TESTS``);
+* a code cell whose first line is ``# USES YOUR CODE`` runs the student's answers (a gradient
+  check, a training loop): it is an ordinary cell of the source, and the release tags it like
+  the graded cells, since there it meets the stubs;
 * every other cell carries no nbgrader metadata.
 """
 
@@ -18,6 +21,7 @@ import nbformat
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 TEST_HEADER = re.compile(r"^# TESTS (?P<grade_id>[A-Za-z0-9_.-]+) (?P<points>\d+(?:\.\d+)?)\s*$")
+USES_ANSWERS = "# USES YOUR CODE"
 DEF = re.compile(r"^(?:def|class) (\w+)", re.M)
 
 
@@ -61,6 +65,11 @@ def cell_role(cell):
             f"malformed test header {first_line!r}: expected '# TESTS <grade-id> <points>'"
         )
     return None
+
+
+def uses_answers(cell):
+    """True for a code cell marked to run the student's answers (first line ``# USES YOUR CODE``)."""
+    return cell.cell_type == "code" and cell.source.split("\n", 1)[0].strip() == USES_ANSWERS
 
 
 def nbgrader_metadata(cell, slug):

@@ -66,7 +66,8 @@ def release_into(source_root, slugs, out):
 
 
 def tag_release(nb):
-    """Mark answer and test cells for the site (skip) and nbval (expected to raise).
+    """Mark answer and test cells, and the cells that use the answers, for the site (skip) and
+    nbval (expected to raise): in the release they meet the stubs.
 
     Outputs and run-specific metadata (the Python version that last executed the
     source) are dropped, so the release depends on the source text alone.
@@ -76,7 +77,7 @@ def tag_release(nb):
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        if "nbgrader" in cell.metadata and cell.cell_type == "code":
+        if cell.cell_type == "code" and ("nbgrader" in cell.metadata or notebooks.uses_answers(cell)):
             tags = list(cell.metadata.get("tags", []))
             tags += [t for t in RELEASE_TAGS if t not in tags]
             cell.metadata["tags"] = tags

@@ -8,11 +8,13 @@ into ``_build/instructor``. Both:
 * copy the vendored JavaScript (MathJax, RequireJS, the ipywidgets HTML manager,
   installed by ``npm ci --prefix site``) into ``site/vendor``, which ``_config.yml``
   serves from ``_static/``, so no page needs another host;
-* run the notebooks (cached under ``_build/.jupyter_cache``) with static demos and
+* run the notebooks (cached under ``_build/.jupyter_cache``, in a folder named after a
+  digest of the code the cells import, see :func:`execution_cache`) with static demos and
   one BLAS thread, with Sphinx warnings as errors;
 * scan the built pages for tracebacks and fail naming the page.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -24,6 +26,10 @@ import yaml
 from . import ROOT
 
 BUILD = ROOT / "_build"
+CACHE = BUILD / ".jupyter_cache"
+# What the cells import besides numpy and matplotlib. jupyter-cache keys a notebook on its
+# cells' code only, so a change here must move the cache, or the site shows stale outputs.
+CELL_LIBRARIES = (ROOT / "nnlib", ROOT / "coursetools" / "checks.py")
 NODE_MODULES = ROOT / "site" / "node_modules"
 VENDOR = ROOT / "site" / "vendor"
 
@@ -95,12 +101,32 @@ def instructor_excludes(config=ROOT / "_config.yml"):
     return ["chapters" if p == "solutions" else p for p in patterns]
 
 
+def source_digest(paths=CELL_LIBRARIES):
+    """A digest of every Python file under ``paths`` (names and contents)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for path in files:
+            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def execution_cache(cache=CACHE, paths=CELL_LIBRARIES):
+    """The execution cache for the current library sources; caches of older sources are removed."""
+    current = cache / f"libraries-{source_digest(paths)}"
+    if cache.is_dir():
+        for old in cache.glob("libraries-*"):
+            if old != current:
+                shutil.rmtree(old)
+    return current
+
+
 def run_sphinx(outdir, overrides=None, toc=ROOT / "_toc.yml"):
     """Jupyter Book's own build, with warnings as errors, nitpicky and keep-going."""
     from jupyter_book.sphinx import build_sphinx
 
     confoverrides = {"external_toc_path": toc.relative_to(ROOT).as_posix(), "nitpicky": True,
-                     "latex_individualpages": False,
+                     "latex_individualpages": False, "nb_execution_cache_path": str(execution_cache()),
                      **(overrides or {})}
     saved = dict(os.environ)
     # The kernels inherit this process's environment; restore it for callers (tests).

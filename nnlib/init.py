@@ -38,6 +38,17 @@ def small_normal(n_out, n_in, rng, std=0.01, dtype=np.float64):
     return (std * rng.standard_normal((n_out, n_in))).astype(dtype, copy=False)
 
 
+def he_normal(n_out, n_in, rng, dtype=np.float64):
+    """W ~ N(0, 2 / n_in), shape (n_out, n_in): He et al. (2015) for ReLU layers.
+
+    A ReLU zeroes half of a symmetric pre-activation, so E[a²] = Var(z) / 2; the factor 2
+    restores Var(z) from layer to layer. Not registered in :data:`SCHEMES`: pass the function
+    itself as ``init`` (``MLP(..., init=init.he_normal)``).
+    """
+    _check_sizes(n_out, n_in)
+    return (np.sqrt(2.0 / n_in) * rng.standard_normal((n_out, n_in))).astype(dtype, copy=False)
+
+
 def zeros(n, dtype=np.float64):
     """Biases start at 0, as the notes prescribe with Xavier initialization."""
     if int(n) != n or n < 1:

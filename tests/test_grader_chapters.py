@@ -13,7 +13,7 @@ import pytest
 
 from coursetools import bugs, chapter_slugs, course, grade, notebook_path, notebooks
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grader-chapters")]
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("grader-chapters")]
 
 # Bugs graded besides each bank's first one: they exercise what crosses the sandbox by reference.
 EXTRA_BUGS = {"07-gradient-check": ["perturbs a copy of the parameter, so the score never changes"]}

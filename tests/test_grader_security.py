@@ -17,7 +17,7 @@ import pytest
 from coursetools import course, grade, notebook_path
 from tests.grader_bank.cases import CASES, CHAPTER, SIGMOID
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grader-security")]
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("grader-security")]
 
 EXAMPLE = Path(__file__).parent / "grading" / "example"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

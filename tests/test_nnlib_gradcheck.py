@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnlib import gradcheck
-from nnlib.gradcheck import KinkWarning, check_gradients, numerical_gradient, relative_error
+from nnlib.gradcheck import KinkWarning, check_gradients, normwise_error, numerical_gradient, relative_error
 
 
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3), (2, 3, 2)])
@@ -105,6 +105,9 @@ def test_check_gradients_names_the_worst_element_of_a_wrong_gradient():
     assert w.analytic == pytest.approx(1.01 * 3.0 * params["W"][2, 1], rel=1e-12)
     assert w.numerical == pytest.approx(3.0 * params["W"][2, 1], rel=1e-8)
     assert w.max_relative_error == pytest.approx(0.01 / 2.01, rel=1e-4)
+    exact = 3.0 * params["W"]
+    assert w.normwise_error == pytest.approx(
+        0.01 * abs(exact[2, 1]) / (np.linalg.norm(grads["W"]) + np.linalg.norm(exact)), rel=1e-4)
     text = str(report)
     assert "FAIL W" in text and "(2, 1)" in text and text.count("ok  ") == 1
 
@@ -171,3 +174,54 @@ def test_relative_error_properties():
     assert relative_error(np.zeros((0, 2)), np.zeros((0, 2))) == 0.0
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
         relative_error(a, b.T)
+
+
+def test_normwise_error_properties():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    assert normwise_error(a, a) == 0.0
+    assert normwise_error(a, b) == normwise_error(b, a)
+    assert normwise_error(1e6 * a, 1e6 * b) == pytest.approx(normwise_error(a, b), rel=1e-12)
+    assert 0.0 <= normwise_error(a, b) <= relative_error(a, b) <= 1.0  # never above the worst element
+    assert normwise_error(a, -a) == pytest.approx(1.0)
+    assert normwise_error(np.zeros(3), np.zeros(3)) == 0.0  # the floor avoids 0/0
+    assert normwise_error(np.array([3.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(4.0 / 8.0)
+    assert normwise_error(np.zeros((0, 2)), np.zeros((0, 2))) == 0.0
+    with pytest.raises(ValueError, match=r"\(4, 3\).*\(3, 4\)"):
+        normwise_error(a, b.T)
+
+
+def tiny_entries_problem():
+    """J = Σ c·tanh(W) with some c tiny: a correct gradient whose tiny entries carry round-off."""
+    rng = np.random.default_rng(7)
+    params = {"W": rng.normal(size=(6, 5))}
+    c = rng.normal(size=(6, 5)) * np.where(rng.random((6, 5)) < 0.3, 1e-7, 1.0)
+
+    def loss():
+        return float(np.sum(c * np.tanh(params["W"])))
+
+    return params, {"W": c / np.cosh(params["W"]) ** 2}, loss
+
+
+def test_normwise_rule_passes_a_correct_gradient_with_tiny_entries_the_elementwise_rule_fails():
+    params, grads, loss = tiny_entries_problem()
+    normwise, = check_gradients(loss, params, grads)
+    elementwise, = check_gradients(loss, params, grads, rule="elementwise")
+    assert normwise.passed and normwise.normwise_error < 1e-8
+    assert not elementwise.passed and elementwise.max_relative_error > 1e-5
+    assert normwise.max_relative_error == elementwise.max_relative_error  # only the verdict differs
+
+
+@pytest.mark.parametrize("rule", ["normwise", "elementwise"])
+def test_both_rules_fail_a_wrong_formula(rule):
+    params, grads, loss = quadratic_problem()
+    grads["W"] = grads["W"] / 2  # a factor 2 forgotten in every entry
+    w, b = check_gradients(loss, params, grads, rule=rule)
+    assert not w.passed and b.passed
+    assert w.normwise_error == pytest.approx(1 / 3, rel=1e-6)
+
+
+def test_check_gradients_rejects_an_unknown_rule():
+    params, grads, loss = quadratic_problem()
+    with pytest.raises(ValueError, match="rule: expected one of"):
+        check_gradients(loss, params, grads, rule="max")

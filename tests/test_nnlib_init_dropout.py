@@ -125,3 +125,18 @@ def test_mlp_dropout_only_while_training():
     assert not np.allclose(a, b)
     masks = [cache[2] for cache in model._caches[:-1]]
     assert set(np.unique(masks[0])) == {0.0, 2.0}
+
+
+def test_he_normal_variance_fan_in_and_dtype():
+    W = init.he_normal(400, 50, np.random.default_rng(3))
+    assert W.shape == (400, 50)
+    assert abs(W.mean()) < 6 * np.sqrt(2 / 50 / W.size)
+    assert W.var() == pytest.approx(2 / 50, rel=6 * np.sqrt(2 / W.size))  # the fan-in, not the fan-out
+    assert np.mean(np.abs(W) > 2 * np.sqrt(2 / 50)) == pytest.approx(0.0455, abs=0.005)  # normal tails
+    assert init.he_normal(3, 4, np.random.default_rng(0), dtype=np.float32).dtype == np.float32
+    np.testing.assert_array_equal(init.he_normal(5, 4, np.random.default_rng(9)),
+                                  init.he_normal(5, 4, np.random.default_rng(9)))
+    net = network.MLP([4, 6, 2], activation="relu", init=init.he_normal, seed=0)
+    assert net.params["W1"].shape == (6, 4)
+    with pytest.raises(ValueError, match="n_in"):
+        init.he_normal(2, 0, np.random.default_rng(0))

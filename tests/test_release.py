@@ -19,7 +19,8 @@ SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 def toc_chapters():
     data = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    return [ch["file"] for part in data.get("parts", []) for ch in part.get("chapters", [])]
+    return [ch["file"] for part in data.get("parts", []) for ch in part.get("chapters", [])
+            if ch["file"].startswith("chapters/")]
 
 
 def solution_slugs():
@@ -47,6 +48,7 @@ def toy_chapter():
         code_cell("# TESTS toy-visible 1\nassert square(2) == 4"),
         code_cell("# TESTS toy-hidden 2\n### BEGIN HIDDEN TESTS\nassert square(3) == 9  # hidden_marker\n"
                   "### END HIDDEN TESTS"),
+        code_cell("# USES YOUR CODE\nprint([square(x) for x in range(4)])"),
     ]
     return nb
 
@@ -83,10 +85,11 @@ def release_problems(source_nb, release_nb):
     for index, cell in enumerate(release_nb.cells):
         if "BEGIN SOLUTION" in cell.source or "BEGIN HIDDEN TESTS" in cell.source:
             problems.append(f"cell {index}: a solution or hidden-test marker survives")
-        if "nbgrader" in cell.metadata and cell.cell_type == "code":
+        if cell.cell_type == "code" and ("nbgrader" in cell.metadata or notebooks.uses_answers(cell)):
             missing = set(release.RELEASE_TAGS) - set(cell.metadata.get("tags", []))
             if missing:
-                problems.append(f"cell {index}: graded cell lacks tags {sorted(missing)}")
+                problems.append(f"cell {index}: graded cell or cell using the answers lacks tags "
+                                f"{sorted(missing)}")
     return problems
 
 
@@ -99,6 +102,13 @@ def test_toy_release_has_no_solution_and_is_tagged(toy_release):
     text = "\n".join(c.source for c in released.cells)
     assert "secret_answer" not in text and "hidden_marker" not in text
     assert "raise NotImplementedError()" in text
+
+
+def test_a_cell_using_the_answers_is_tagged_only_in_the_release(toy_release):
+    source, released = toy_release
+    assert not source.cells[-1].metadata.get("tags"), "the source runs it, so outputs are stored"
+    assert set(release.RELEASE_TAGS) <= set(released.cells[-1].metadata["tags"])
+    assert "nbgrader" not in released.cells[-1].metadata, "it is not graded"
 
 
 def test_a_leak_is_detected(toy_release):

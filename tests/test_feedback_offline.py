@@ -1,0 +1,125 @@
+"""Feedback pages show their math with no network, from a single file.
+
+One student's 01-neuron (a bug in one exercise, so the page carries a failure message as well as
+the chapter's formulas) is autograded in a throwaway course; its feedback page, written both by
+``nbgrader generate_feedback`` and by the hardened grader's ``write_feedback``, is copied alone
+into an empty folder and opened from ``file://`` in headless Chromium, every other request
+refused. See coursetools/feedback/.
+"""
+
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from coursetools import bugs, course, feedback, grade, notebook_path
+
+pytestmark = pytest.mark.slow
+
+CHAPTER = "01-neuron"
+STUDENT = "alice"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+# nbgrader's page is ~0.3 MB (mostly Bootstrap and notebook CSS); the typeset math adds ~0.1 MB.
+MAX_PAGE_BYTES = 1024 * 1024
+
+INSPECT_JS = """() => {
+  const prose = document.body.cloneNode(true);
+  prose.querySelectorAll("pre, code, script, style, mjx-container").forEach(e => e.remove());
+  const formulas = Array.from(document.querySelectorAll("mjx-container"));
+  return {
+    formulas: formulas.length,
+    drawn: formulas.filter(f => f.querySelector("svg use, svg path") &&
+                                f.getBoundingClientRect().width > 0).length,
+    tex_errors: document.querySelectorAll('mjx-container [data-mml-node="merror"]').length,
+    raw_tex: (prose.innerText.match(/\\$[^$\\n]+\\$|\\\\\\(|\\\\\\[/g) || []).slice(0, 5),
+    scripts: document.scripts.length,
+    score: document.querySelector(".panel-heading h4").innerText,
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def feedback_pages(tmp_path_factory):
+    """{writer: the feedback page it wrote, alone in a folder} for one graded submission."""
+    c = course.create(tmp_path_factory.mktemp("course"), [CHAPTER])
+    bug = bugs.load(CHAPTER)[0]
+    c.submit(STUDENT, CHAPTER, c.bug_answers(CHAPTER, bug))
+    c.nbgrader("autograde", CHAPTER)
+    page = notebook_path(CHAPTER, c.root / "feedback" / STUDENT).with_suffix(".html")
+    pages = {}
+    for writer in ("nbgrader generate_feedback", "coursetools.grade.write_feedback"):
+        if writer.startswith("nbgrader"):
+            c.nbgrader("generate_feedback", CHAPTER, "--force")
+        else:
+            assert grade.write_feedback(str(c.root), CHAPTER, STUDENT) is None
+        alone = tmp_path_factory.mktemp("inbox") / page.name
+        shutil.copy(page, alone)
+        page.unlink()
+        pages[writer] = alone
+    return pages
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_offline(browser, page_path):
+    """(every URL the page requested, console errors, INSPECT_JS's report) for a page on disk."""
+    context = browser.new_context(service_workers="block")
+    tab = context.new_page()
+    requests, errors = [], []
+    tab.on("request", lambda r: requests.append(r.url))
+    tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Nothing but the page itself may load, from any host or any file beside it.
+    url = page_path.as_uri()
+    context.route("**/*", lambda r: r.continue_() if r.request.url == url else r.abort())
+    tab.goto(url, wait_until="load")
+    tab.wait_for_load_state("networkidle")
+    report = tab.evaluate(INSPECT_JS)
+    context.close()
+    return [u for u in requests if u != url], errors, report
+
+
+@pytest.mark.parametrize("writer", ["nbgrader generate_feedback", "coursetools.grade.write_feedback"])
+def test_feedback_renders_math_offline(feedback_pages, browser, writer):
+    page = feedback_pages[writer]
+    outside, errors, report = open_offline(browser, page)
+    assert outside == [], f"{writer}: the page asked for {outside}"
+    assert errors == [], f"{writer}: console errors {errors}"
+    assert report["formulas"] > 20, f"{writer}: only {report['formulas']} typeset formulas: {report}"
+    assert report["drawn"] == report["formulas"], f"{writer}: formulas drawn empty: {report}"
+    assert report["tex_errors"] == 0, f"{writer}: MathJax could not parse some TeX: {report}"
+    assert report["raw_tex"] == [], f"{writer}: raw TeX left on the page: {report['raw_tex']}"
+    assert report["scripts"] == 0, f"{writer}: the page runs scripts, it needs none: {report}"
+    assert re.search(r"Score: [\d.]+ / [\d.]+", report["score"]), report
+    size = page.stat().st_size
+    assert size < MAX_PAGE_BYTES, f"{writer}: {size} bytes, over the {MAX_PAGE_BYTES} budget"
+
+
+def test_typeset_waits_for_extensions_and_leaves_code_alone():
+    # \color loads an extension on first use (the typeset must wait for it); \require{nope} must not abort.
+    page = ("<html><head></head><body><p>$w^\\top x$ and $\\color{red}{y}$ and $\\require{nope} z$</p>"
+            "<pre>price = '$5 and $6'</pre></body></html>")
+    out = feedback.typeset(page)
+    assert out.count("<mjx-container") == 3
+    assert "price = '$5 and $6'" in out
+
+
+def test_widget_outputs_become_a_note():
+    view = {feedback.WIDGET_VIEW: {"model_id": "0f", "version_major": 2, "version_minor": 0},
+            "text/plain": "VBox(children=(...))"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "Demo()", outputs=[nbformat.v4.new_output("display_data", data=view)])])
+    (output,) = feedback.without_widgets(nb).cells[0].outputs
+    assert output.data == {"text/plain": feedback.WIDGET_NOTE}
+    assert feedback.WIDGET_VIEW in nb.cells[0].outputs[0].data, "the notebook itself must not change"
