@@ -9,6 +9,7 @@ refused. See coursetools/feedback/.
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -62,38 +63,41 @@ def feedback_pages(tmp_path_factory):
     return pages
 
 
-@pytest.fixture(scope="module")
-def browser():
+def open_offline(page_path):
+    """(every URL the page requested, console errors, INSPECT_JS's report) for a page on disk.
+
+    In a thread of its own: Playwright's sync API refuses a thread in which an asyncio loop runs,
+    and the kernel clients of earlier tests in the same worker may leave one running.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_open_offline, page_path).result()
+
+
+def _open_offline(page_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def open_offline(browser, page_path):
-    """(every URL the page requested, console errors, INSPECT_JS's report) for a page on disk."""
-    context = browser.new_context(service_workers="block")
-    tab = context.new_page()
-    requests, errors = [], []
-    tab.on("request", lambda r: requests.append(r.url))
-    tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Nothing but the page itself may load, from any host or any file beside it.
-    url = page_path.as_uri()
-    context.route("**/*", lambda r: r.continue_() if r.request.url == url else r.abort())
-    tab.goto(url, wait_until="load")
-    tab.wait_for_load_state("networkidle")
-    report = tab.evaluate(INSPECT_JS)
-    context.close()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(service_workers="block")
+        tab = context.new_page()
+        requests, errors = [], []
+        tab.on("request", lambda r: requests.append(r.url))
+        tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Nothing but the page itself may load, from any host or any file beside it.
+        url = page_path.as_uri()
+        context.route("**/*", lambda r: r.continue_() if r.request.url == url else r.abort())
+        tab.goto(url, wait_until="load")
+        tab.wait_for_load_state("networkidle")
+        report = tab.evaluate(INSPECT_JS)
+        browser.close()
     return [u for u in requests if u != url], errors, report
 
 
 @pytest.mark.parametrize("writer", ["nbgrader generate_feedback", "coursetools.grade.write_feedback"])
-def test_feedback_renders_math_offline(feedback_pages, browser, writer):
+def test_feedback_renders_math_offline(feedback_pages, writer):
     page = feedback_pages[writer]
-    outside, errors, report = open_offline(browser, page)
+    outside, errors, report = open_offline(page)
     assert outside == [], f"{writer}: the page asked for {outside}"
     assert errors == [], f"{writer}: console errors {errors}"
     assert report["formulas"] > 20, f"{writer}: only {report['formulas']} typeset formulas: {report}"
