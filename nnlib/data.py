@@ -4,6 +4,10 @@
   are amazing"): sentences built from templates and word lists with a seeded
   generator, 5-word windows around every word, labels (1 when the centre word
   is a location), corrupt windows for the max-margin objective, and a vocabulary.
+  The held-out split does not give the answer away: it has unseen cities *and*
+  unseen ordinary words (both ``<unk>``), and templates never used in training;
+  the training split meets ``<unk>`` too, in place of some cities and some
+  open-class words.
 * 2-D non-linear classification sets: spirals, moons and circles.
 """
 
@@ -41,6 +45,17 @@ TEMPLATES = (
     "the {thing} are {adj} and {adj2}",
     "{person} and {person2} {verb} the {thing}",
 )
+# Used only in held-out sentences: templates and open-class words that training never shows.
+HELD_OUT_TEMPLATES = (
+    "{person} and {person2} flew to {loc}",
+    "{thing} near {loc} and {loc2} are {adj}",
+)
+HELD_OUT_WORDS = {
+    "thing": ("castles", "harbours", "temples", "towers", "squares"),
+    "person": ("noor", "ravi", "elena", "jonas", "amara"),
+    "adj": ("lovely", "noisy", "modern", "grand"),
+    "verb": ("painted", "filmed", "praised"),
+}
 
 
 @dataclass
@@ -66,22 +81,29 @@ class NERWindows:
         return " ".join(words[i] for i in window)
 
 
-def ner_sentences(n_sentences=400, seed=0, locations=LOCATIONS):
-    """``n_sentences`` lists of (word, is_location) pairs drawn from the templates."""
+def ner_sentences(n_sentences=400, seed=0, locations=LOCATIONS, templates=TEMPLATES, extra_words=None):
+    """``n_sentences`` lists of (word, is_location) pairs drawn from the templates.
+
+    ``extra_words`` maps a slot ("thing", "person", "adj", "verb") to more words that may
+    fill it, next to the standard lists (the held-out split uses ``HELD_OUT_WORDS``).
+    """
     rng = np.random.default_rng(seed)
+    extra = extra_words or {}
+    things, people = THINGS + tuple(extra.get("thing", ())), PEOPLE + tuple(extra.get("person", ()))
+    adjectives, verbs = ADJECTIVES + tuple(extra.get("adj", ())), VERBS + tuple(extra.get("verb", ()))
 
     def pick(options):
         return options[rng.integers(len(options))]
 
     sentences = []
     for _ in range(n_sentences):
-        template = pick(TEMPLATES)
+        template = pick(templates)
         loc, loc2 = rng.choice(len(locations), size=2, replace=False)
         fills = {
             "loc": locations[loc], "loc2": locations[loc2],
-            "thing": pick(THINGS), "thing2": pick(THINGS), "adj": pick(ADJECTIVES),
-            "adj2": pick(ADJECTIVES), "person": pick(PEOPLE), "person2": pick(PEOPLE),
-            "verb": pick(VERBS),
+            "thing": pick(things), "thing2": pick(things), "adj": pick(adjectives),
+            "adj2": pick(adjectives), "person": pick(people), "person2": pick(people),
+            "verb": pick(verbs),
         }
         tagged = []
         for slot in template.split():
@@ -115,18 +137,51 @@ def make_windows(sentences, vocab, window=5):
     return np.array(rows, dtype=np.int64).reshape(-1, window), np.array(labels, dtype=np.int64)
 
 
-def ner_dataset(n_train=400, n_test=150, window=5, seed=0):
-    """Train and held-out windows; the held-out sentences use locations unseen in training.
+OPEN_CLASS = frozenset(THINGS + PEOPLE + ADJECTIVES + VERBS)
 
-    Returns ``(train, test)`` as :class:`NERWindows` sharing the training vocabulary,
-    so an unseen city in the test set is ``<unk>`` and must be recognised from its context.
+
+def unk_replace(sentences, rng, city_rate=0.25, word_rate=0.1, words=OPEN_CLASS):
+    """Copies of ``sentences`` in which a random fraction of tokens became ``<unk>``.
+
+    Each location token is replaced with probability ``city_rate``, each token of one of
+    ``words`` (the open-class words: rarer than the words of the templates) with
+    probability ``word_rate``; labels are kept. Training on such sentences gives the
+    ``<unk>`` vector a meaning, and a meaning that is not "location".
+    """
+    out = []
+    for sentence in sentences:
+        draws = rng.random(len(sentence))
+        new = []
+        for (word, is_loc), u in zip(sentence, draws):
+            rate = city_rate if is_loc else (word_rate if word in words else 0.0)
+            new.append((UNK if u < rate else word, is_loc))
+        out.append(new)
+    return out
+
+
+def ner_dataset(n_train=400, n_test=150, window=5, seed=0, unk_city_rate=0.25, unk_word_rate=0.1):
+    """Train and held-out windows that do not give the answer away.
+
+    * The held-out sentences use locations unseen in training, open-class words unseen
+      in training (``HELD_OUT_WORDS``: both kinds are ``<unk>`` there), and two templates
+      (``HELD_OUT_TEMPLATES``) next to the training ones, so "the centre word is ``<unk>``"
+      does not mean "location".
+    * In the training sentences a fraction of the location tokens (``unk_city_rate``) and of
+      the open-class words (``unk_word_rate``) is replaced by ``<unk>`` (:func:`unk_replace`,
+      with a generator of its own), so the model sees ``<unk>`` in both classes.
+
+    Returns ``(train, test)`` as :class:`NERWindows` sharing the vocabulary of the training
+    words (built before the replacement; ``sentences`` holds the tokens the windows show).
     """
     split = len(LOCATIONS) * 3 // 4
     train_sents = ner_sentences(n_train, seed=seed, locations=LOCATIONS[:split])
-    test_sents = ner_sentences(n_test, seed=seed + 1, locations=LOCATIONS[split:])
+    test_sents = ner_sentences(n_test, seed=seed + 1, locations=LOCATIONS[split:],
+                               templates=TEMPLATES + HELD_OUT_TEMPLATES, extra_words=HELD_OUT_WORDS)
     vocab = build_vocab(train_sents)
-    train = NERWindows(*make_windows(train_sents, vocab, window), vocab, train_sents)
-    test = NERWindows(*make_windows(test_sents, vocab, window), vocab, test_sents)
+    seen = unk_replace(train_sents, np.random.default_rng([seed, 16]), unk_city_rate, unk_word_rate)
+    train = NERWindows(*make_windows(seen, vocab, window), vocab, seen)
+    test_seen = [[(w if w in vocab else UNK, y) for w, y in s] for s in test_sents]
+    test = NERWindows(*make_windows(test_seen, vocab, window), vocab, test_seen)
     return train, test
 
 

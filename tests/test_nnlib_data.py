@@ -37,7 +37,40 @@ def test_labels_mark_location_centre_words(ner):
     tagged = [is_loc for sentence in train.sentences for _, is_loc in sentence]
     assert train.labels.tolist() == [int(t) for t in tagged]
     for centre, label in zip(centres, train.labels):
-        assert (centre in data.LOCATIONS) == bool(label), centre
+        if centre != data.UNK:  # <unk> stands for a city or for an open-class word
+            assert (centre in data.LOCATIONS) == bool(label), centre
+
+
+def test_unk_is_seen_in_training_in_both_classes():
+    train, _ = data.ner_dataset(seed=0)
+    unk = train.windows[:, 2] == train.vocab[data.UNK]
+    on_cities, on_words = np.sum(unk & (train.labels == 1)), np.sum(unk & (train.labels == 0))
+    n_cities = train.labels.sum()
+    assert 0.15 * n_cities < on_cities < 0.35 * n_cities      # unk_city_rate = 0.25
+    assert on_words > 0.5 * on_cities
+    original = data.ner_sentences(400, seed=0, locations=data.LOCATIONS[:25])
+    replaced = {w for s0, s1 in zip(original, train.sentences)
+                for (w, _), (v, _) in zip(s0, s1) if v == data.UNK}
+    assert replaced <= set(data.LOCATIONS) | data.OPEN_CLASS   # never a word of the templates
+    none, _ = data.ner_dataset(seed=0, unk_city_rate=0.0, unk_word_rate=0.0)
+    assert not np.any(none.windows == none.vocab[data.UNK])
+
+
+def test_test_set_does_not_leak_the_label():
+    for seed in (0, 1, 2):
+        train, test = data.ner_dataset(seed=seed)
+        unk = test.windows[:, 2] == train.vocab[data.UNK]
+        # "location iff the centre is <unk>" must be far from perfect
+        precision = np.sum(unk & (test.labels == 1)) / unk.sum()
+        assert np.all(test.labels[~unk] == 0) and precision < 0.7, (seed, precision)
+        # unseen non-location words, and a template that training never uses
+        tokens = {w for s in data.ner_sentences(150, seed=seed + 1, locations=data.LOCATIONS[25:],
+                                                templates=data.TEMPLATES + data.HELD_OUT_TEMPLATES,
+                                                extra_words=data.HELD_OUT_WORDS) for w, _ in s}
+        assert tokens & set(data.HELD_OUT_WORDS["person"]) and not set(train.vocab) & {"castles", "noor"}
+        shapes = {tuple("L" if y else w for w, y in s) for s in test.sentences}
+        assert ("<unk>", "and", "<unk>", "flew", "to", "L") in shapes or any(
+            s[3:5] == ("flew", "to") and s[1] == "and" for s in shapes)
 
 
 def test_museums_in_paris_style_window(ner):
@@ -48,7 +81,7 @@ def test_museums_in_paris_style_window(ner):
         if w[1] == "in" and w[3] == "are" and w[0] in data.THINGS and w[4] in data.ADJECTIVES:
             found.append((w, label))
     assert found, "no '<thing> in <city> are <adjective>' window"
-    assert all(label == 1 and w[2] in data.LOCATIONS for w, label in found)
+    assert all(label == 1 and (w[2] in data.LOCATIONS or w[2] == data.UNK) for w, label in found)
 
 
 def test_windows_are_padded_at_sentence_edges(ner):

@@ -183,3 +183,55 @@ def test_optimizer_with_a_schedule_as_learning_rate():
     assert seen == [1.0, 0.5, 0.25]
     assert params["w"][0] == -(1.0 + 0.5 + 0.25)
     assert opt.t == 3
+
+
+def test_scales_multiply_the_rate_of_single_parameters():
+    params = {"W1": np.ones((2, 4)), "b1": np.ones(2)}
+    grads = {"W1": np.ones((2, 4)), "b1": np.ones(2)}
+    optim.SGD(0.1, scales={"W1": 0.5}).step(params, grads)
+    assert params["W1"] == pytest.approx(np.full((2, 4), 1 - 0.05), abs=1e-15)
+    assert params["b1"] == pytest.approx(np.full(2, 1 - 0.1), abs=1e-15)
+    with pytest.raises(ValueError, match="scales"):
+        optim.SGD(0.1, scales={"W9": 0.5}).step(params, grads)
+    with pytest.raises(ValueError, match="scales"):
+        optim.Adam(0.1, scales={"W1": -1.0})
+
+
+def test_fan_in_scales():
+    params = {"W1": np.zeros((256, 2)), "b1": np.zeros(256), "W2": np.zeros((3, 256)), "b2": np.zeros(3)}
+    assert optim.fan_in_scales(params) == pytest.approx({"W1": 2 ** -0.5, "W2": 1 / 16})
+    assert optim.fan_in_scales(params, power=1.0) == pytest.approx({"W1": 0.5, "W2": 1 / 256})
+
+
+def test_nesterov_is_the_look_ahead_update_at_the_look_ahead_point():
+    # Original form: v ← μv − α∇J(θ + μv), θ ← θ + v on J = ½ xᵀAx; nnlib's iterate is θ + μv.
+    rng = np.random.default_rng(0)
+    A = np.array([[2.0, 0.3], [0.3, 0.5]])
+    theta, v, mu, lr = rng.standard_normal(2), np.zeros(2), 0.9, 0.1
+    params, opt = {"x": theta.copy()}, optim.Nesterov(lr, mu=mu)
+    for _ in range(10):
+        v = mu * v - lr * A @ (theta + mu * v)
+        theta = theta + v
+        opt.step(params, {"x": A @ params["x"]})
+        assert params["x"] == pytest.approx(theta + mu * v, abs=1e-13)
+
+
+def test_from_function_wraps_an_update_on_arrays():
+    def momentum(p, g, v, lr, t):
+        v = 0.9 * v - lr * g
+        return p + v, v
+
+    ours = optim.FromFunction(momentum, 0.1, init=np.zeros_like, scales={"theta": 2.0})
+    reference = optim.Momentum(0.2, mu=0.9)
+    assert run(ours) == pytest.approx(run(reference), abs=1e-15)
+    seen = []
+    def record(p, g, s, lr, t):
+        seen.append((s, lr, t))
+        return p - lr * g, s
+
+    run(optim.FromFunction(record, lambda t: 1.0 / (t + 1)))
+    assert seen == [(None, 1.0, 0), (None, 0.5, 1), (None, pytest.approx(1 / 3), 2)]
+    with pytest.raises(ValueError, match="rule"):
+        optim.FromFunction(lambda p, g, s, lr, t: p, 0.1).step({"a": np.ones(1)}, {"a": np.ones(1)})
+    with pytest.raises(ValueError, match="rule"):
+        optim.FromFunction(None, 0.1)
