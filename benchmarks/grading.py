@@ -1,6 +1,7 @@
 """Plain nbgrader against ``python -m coursetools grade``, same class, same artifacts.
 
     python benchmarks/grading.py [--per-chapter 8] [--jobs N] [chapters ...]
+    python benchmarks/grading.py --dask [--per-chapter 8] [chapters ...]
 
 For each chapter (default: every chapter with exercises) a temporary course gets
 ``--per-chapter`` synthetic students, alternating the reference answers and bugs from the
@@ -14,6 +15,11 @@ chapter's bank, and is copied three times. All timings are of whole processes:
 
 Per-student totals of both of our runs must equal nbgrader's; the speed ratios are printed per
 chapter and in total, with the load average before and after.
+
+``--dask`` measures ``python -m coursetools grade --scheduler`` instead (full pipeline, sandboxed):
+a ``dask scheduler`` and ``dask worker --nthreads 1`` processes on 127.0.0.1, the class graded with
+one worker, then again (in a copy) once a second worker has joined; the two gradebooks must agree.
+Feedback runs in the client either way (``--jobs`` processes), so only grading is spread.
 """
 
 import argparse
@@ -80,6 +86,32 @@ def bench(chapter, n, jobs, tmp):
     return times, not differ
 
 
+def bench_dask(chapter, n, jobs, tmp):
+    """Seconds of one ``coursetools grade --scheduler`` run with one Dask worker, then with two."""
+    from coursetools import cluster
+
+    base = course.create(tmp / chapter / "dask-base", [chapter])
+    enrol(base, chapter, n)
+    times, courses = {}, {}
+    env = {**kernel_env(), "PYTHONPATH": REPO}
+    with cluster.LocalProcesses(tmp / chapter / "dask", env) as procs:
+        address = procs.start_scheduler()
+        for workers in (1, 2):
+            courses[workers] = c = course.Course(tmp / chapter / f"dask-{workers}")
+            shutil.copytree(base.root, c.root)
+            procs.start_worker(f"worker-{workers}")
+            procs.wait_for_workers(workers)
+            argv = [sys.executable, "-m", "coursetools", "grade", chapter, "--scheduler", address,
+                    "--course", str(c.root), *(["--jobs", str(jobs)] if jobs else [])]
+            times[workers] = timed(argv, c.root)
+    one, two = totals(courses[1], chapter, n), totals(courses[2], chapter, n)
+    differ = {s: (one[s], two[s]) for s in one if one[s] != two[s]}
+    print(f"{chapter}: {n} students, coursetools grade --scheduler: 1 Dask worker {times[1]:.1f} s, "
+          f"2 workers {times[2]:.1f} s = {times[1] / times[2]:.2f}x"
+          + (f", GRADES DIFFER {differ}" if differ else ", grades equal"), flush=True)
+    return times, not differ
+
+
 def summary(times):
     full = sum(times[step] for step in PLAIN)
     return (f"full pipeline: nbgrader {full:.1f} s (autograde {times['autograde']:.1f} + feedback "
@@ -95,13 +127,19 @@ def main(argv=None):
     parser.add_argument("chapters", nargs="*")
     parser.add_argument("--per-chapter", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--dask", action="store_true", help="one Dask worker against two (see above)")
     args = parser.parse_args(argv)
     chapters = args.chapters or [s for s in chapter_slugs() if bugs.load(s)]
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [bench(ch, args.per_chapter, args.jobs, Path(tmp)) for ch in chapters]
+        runs = [(bench_dask if args.dask else bench)(ch, args.per_chapter, args.jobs, Path(tmp))
+                for ch in chapters]
     total = {key: sum(times[key] for times, _ in runs) for key in runs[0][0]}
-    print(f"total ({len(chapters)} chapters): " + summary(total))
+    if args.dask:
+        print(f"total ({len(chapters)} chapters): 1 Dask worker {total[1]:.1f} s, 2 workers {total[2]:.1f} s "
+              f"= {total[1] / total[2]:.2f}x")
+    else:
+        print(f"total ({len(chapters)} chapters): " + summary(total))
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     return 0 if all(ok for _, ok in runs) else 1
 

@@ -8,10 +8,14 @@
   collect        file a learning platform's download of submissions into submitted/
   grade          sandboxed, parallel, tamper-proof autograding of an nbgrader course
   grade-manual   grade by hand a submission the grader left to a human
+  export         write the gradebook's grades.csv (scores, late penalties, statuses)
 """
 
 import argparse
 import sys
+
+DB_HELP = ("the gradebook's SQLAlchemy URL, e.g. postgresql://user@host:5432/course (default: the "
+           "course's CourseDirectory.db_url, else sqlite:///<course>/gradebook.db)")
 
 
 def parse_grade_students(parser, argv):
@@ -58,6 +62,10 @@ def main(argv=None):
     p.add_argument("--timeout", type=int, default=120, help="seconds per cell")
     p.add_argument("--no-sandbox", action="store_true", help="run kernels unjailed (trusted code only)")
     p.add_argument("--grades-only", action="store_true", help="skip feedback and grades.csv")
+    p.add_argument("--db", metavar="URL", help=DB_HELP)
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="grade on a Dask cluster's workers (see coursetools/cluster.py); --jobs then "
+                        "sets the local feedback processes")
     p = sub.add_parser("grade-manual", help="grade by hand a submission awaiting a human")
     p.add_argument("assignment")
     p.add_argument("student")
@@ -65,6 +73,11 @@ def main(argv=None):
     p.add_argument("--reason", required=True, help="why (recorded, and shown on the student's page)")
     p.add_argument("--course", default=".", help="the nbgrader course folder (default: .)")
     p.add_argument("--force", action="store_true", help="replace a grade the submission already has")
+    p.add_argument("--db", metavar="URL", help=DB_HELP)
+    p = sub.add_parser("export", help="write grades.csv from the gradebook")
+    p.add_argument("--course", default=".", help="the nbgrader course folder (default: .)")
+    p.add_argument("--db", metavar="URL", help=DB_HELP)
+    p.add_argument("--to", default=None, help="the CSV file (default: <course>/grades.csv)")
     args = parse_grade_students(parser, argv)
 
     if args.command == "release":
@@ -94,14 +107,15 @@ def main(argv=None):
         from . import collect
 
         return collect.main(args)
-    elif args.command in ("grade", "grade-manual"):
+    elif args.command in ("grade", "grade-manual", "export"):
         # jsonschema builds an Earley parser for the "iri" string format when it is imported (over a
         # second of start-up); notebook schemas use no string formats, so without that module
         # jsonschema simply leaves the format out and nbformat validates exactly as before.
         sys.modules.setdefault("rfc3987_syntax", None)
         from . import grade
 
-        return grade.main(args) if args.command == "grade" else grade.main_manual(args)
+        return {"grade": grade.main, "grade-manual": grade.main_manual, "export": grade.main_export}[
+            args.command](args)
     return 0
 
 

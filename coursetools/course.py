@@ -74,13 +74,17 @@ def solved_answers(solution_nb):
 @dataclass(frozen=True)
 class Course:
     root: Path
+    db: str = None  # the gradebook's database URL (nbgrader's --db); None: the course's gradebook.db
 
     @property
     def course_id(self):
-        return release.nbgrader_config().CourseDirectory.course_id
+        """The course id of the course's own nbgrader_config.py (the repository's if it has none)."""
+        own = (Path(self.root) / "nbgrader_config.py").exists()
+        return release.nbgrader_config(self.root if own else ROOT).CourseDirectory.course_id
 
     def nbgrader(self, *args, timeout=3600):
-        """Run ``nbgrader <args>`` in the course folder; raise with its log if it fails."""
+        """Run ``nbgrader <args>`` in the course folder (``--db`` :attr:`db` if set); raise if it fails."""
+        args = [*args, *(["--db", self.db] if self.db else [])]
         proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=kernel_env(),
                               capture_output=True, text=True, timeout=timeout)
         # nbgrader reports some per-student failures in the log but still exits 0.
@@ -92,7 +96,7 @@ class Course:
     def gradebook(self):
         from nbgrader.api import Gradebook
 
-        return Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", course_id=self.course_id)
+        return Gradebook(self.db or f"sqlite:///{self.root / 'gradebook.db'}", course_id=self.course_id)
 
     def solution(self, chapter):
         return notebooks.read(notebook_path(chapter, self.root / "solutions"))
@@ -130,12 +134,13 @@ class Course:
             return {g.name: (g.score, g.max_score) for g in nb.grades}
 
 
-def create(root, chapters, solutions=SOLUTIONS):
+def create(root, chapters, solutions=SOLUTIONS, db=None):
     """Lay out an nbgrader course in the empty folder ``root`` and generate its assignments.
 
     Each chapter of ``solutions`` is copied (and stamped, so the repository is
     never written to), then released with the real ``nbgrader
-    generate_assignment``, which records its graded cells in ``gradebook.db``;
+    generate_assignment``, which records its graded cells in ``gradebook.db``
+    (or in the database at the SQLAlchemy URL ``db``, passed as ``--db``);
     the release is then tagged exactly as in the repository's ``chapters/``.
     """
     root = Path(root)
@@ -150,7 +155,7 @@ def create(root, chapters, solutions=SOLUTIONS):
         path = notebook_path(chapter, source)
         notebooks.write(notebooks.stamp(notebooks.read(path), chapter), path)
     (root / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(root=str(ROOT)), encoding="utf-8")
-    course = Course(root)
+    course = Course(root, db)
     for chapter in chapters:
         course.nbgrader("generate_assignment", chapter)
         # Students get chapters/ as `python -m coursetools release` writes it, tags included.

@@ -64,7 +64,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +72,7 @@ import nbformat
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
-from . import judge, notebooks, release, sandbox
+from . import database, judge, notebooks, release, sandbox
 from .execute import kernel_env
 
 MAX_CELL_BYTES = 64 << 10
@@ -394,32 +393,37 @@ def _preload():
     from jupyter_client import manager  # noqa: F401
 
 
-def check_course(course, assignment):
-    """The resolved course folder; a GradeError naming what is missing if it cannot be graded."""
+def check_course(course, assignment, db=None):
+    """The resolved course folder; a GradeError naming what is missing if it cannot be graded.
+
+    The gradebook is opened here, once, before anything else happens: an unreachable database, a
+    bad URL or a missing driver stop the run before any student is graded.
+    """
     course = Path(course).resolve()
     if not (course / "solutions" / assignment).is_dir():
         raise GradeError(f"{course}: no assignment {assignment!r} in solutions/")
-    if not (course / "gradebook.db").exists():
-        raise GradeError(f"{course}: no gradebook.db; run `nbgrader generate_assignment {assignment}` first")
-    with gradebook(course) as gb:
-        if assignment not in {a.name for a in gb.assignments}:
-            raise GradeError(f"{course}: {assignment!r} is not in gradebook.db; run "
-                             f"`nbgrader generate_assignment {assignment}` first")
+    url, course_id = gradebook_url(course, db)
+    hint = f"nbgrader generate_assignment {assignment}" + (f" --db {database.redact(url)}" if db else "")
+    try:
+        database.check(url, course_id, assignment, hint)
+    except database.DatabaseError as exc:
+        raise GradeError(f"{course}: {exc}") from None
     return course
 
 
 def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=True, progress=True,
-              feedback=False):
+              feedback=False, db=None, scheduler=None):
     """Grade ``students`` (default: every folder of ``submitted/``); return {student: status}.
 
     A submission graded by hand keeps that grade and is not run again (``grade_by_hand`` replaces it).
     With ``feedback``, the same workers then write each student's feedback, once every grade is in
     the gradebook (feedback reads the gradebook; only this process writes it); a submission that
-    awaits a human gets a page saying why instead.
+    awaits a human gets a page saying why instead. ``db`` is the gradebook's database URL (default:
+    the course's configuration, else its gradebook.db). With ``scheduler`` (a Dask scheduler's
+    address) the submissions are graded on that cluster's workers (:mod:`coursetools.cluster`) and
+    ``jobs`` local processes write the feedback; the gradebook is written here either way.
     """
-    course = check_course(course, assignment)
-    if jailed:
-        sandbox.check()
+    course = check_course(course, assignment, db)
     submitted = course / "submitted"
     if not submitted.is_dir():
         raise GradeError(f"{submitted}: no such folder; submissions go in submitted/<student>/{assignment}/")
@@ -432,21 +436,37 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     todo = [s for s in students if s not in kept]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     _preload()
+    remote = None
+    if scheduler:
+        from . import cluster
+
+        try:  # the scheduler answers, has workers, and each runs this code and can jail a kernel
+            remote = cluster.Remote(scheduler, jailed)
+        except cluster.ClusterError as exc:
+            raise GradeError(str(exc)) from None
+    elif jailed:
+        sandbox.check()
+    if remote:
+        with remote:
+            results = remote.grade(course, assignment, todo, timeout, progress, course_config(course))
+    # Forked after the Dask client (and its event-loop thread) has closed; in a Dask run it only
+    # writes feedback.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_init_worker) as pool:
-        results = _in_workers(pool, _grade_in_worker, todo, (str(course), assignment),
-                              (timeout, jailed), "grading", progress)
+        if not remote:
+            results = _in_workers(pool, _grade_in_worker, todo, (str(course), assignment),
+                                  (timeout, jailed), "grading", progress)
         for student, result in results.items():
             if isinstance(result, Exception):
                 results[student] = {"student": student, "notebooks": {}, "timestamp": None,
                                     "status": f"{MANUAL}: worker failed ({result})"}
         late = LatePenalties(course)
-        with gradebook(course) as gb:  # one writer, in a fixed order
+        with gradebook(course, db) as gb:  # one writer, in a fixed order
             for student in todo:
                 record(gb, course, assignment, results[student], late)
         if feedback:
             graded = [s for s in todo if results[s]["status"] == GRADED]
-            failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (),
+            failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (db,),
                                  "feedback", progress)
             errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
             for student in todo:
@@ -479,22 +499,19 @@ def course_config(course):
     return release.nbgrader_config(course) if (Path(course) / "nbgrader_config.py").exists() else Config()
 
 
+def gradebook_url(course, db=None):
+    """(database URL, course id) of the course's gradebook, as nbgrader's own commands there read them:
+    ``db`` (``--db``), else ``CourseDirectory.db_url`` in the course's nbgrader_config.py, else
+    ``sqlite:///<course>/gradebook.db``; the course id from the course's configuration."""
+    directory = database.course_directory(Path(course).resolve(), course_config(course), db)
+    return directory.db_url, directory.course_id
+
+
 @contextlib.contextmanager
-def gradebook(course):
-    """The course's nbgrader gradebook, open, with SQLAlchemy's warnings about nbgrader's schema muted.
-
-    Adding a student or submission makes SQLAlchemy warn (``SAWarning``) that nbgrader's models
-    cascade objects not yet in the session; plain nbgrader warns the same on every autograde, and
-    those are about nbgrader's code, not this class's grades.
-    """
-    from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)
-        with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}",
-                       course_id=release.nbgrader_config().CourseDirectory.course_id) as gb:
-            yield gb
+def gradebook(course, db=None):
+    """The course's nbgrader gradebook (:func:`gradebook_url`), open, SQLAlchemy's schema warnings muted."""
+    with database.open_gradebook(*gradebook_url(course, db)) as gb:
+        yield gb
 
 
 class LatePenalties:
@@ -606,10 +623,10 @@ def grade_row(gb, course, assignment, student):
     return row
 
 
-def export_csv(course, path=None):
+def export_csv(course, path=None, db=None):
     """grades.csv: one row per student × assignment, with late penalty, status and per-test scores."""
     path = Path(path or Path(course) / "grades.csv")
-    with gradebook(course) as gb, path.open("w", newline="", encoding="utf-8") as fh:
+    with gradebook(course, db) as gb, path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS + cell_columns(gb), restval="")
         writer.writeheader()
         for assignment in gb.assignments:
@@ -618,9 +635,9 @@ def export_csv(course, path=None):
     return path
 
 
-def summary(course, assignment, students):
+def summary(course, assignment, students, db=None):
     """The run's table: student, score, max, late penalty, status (empty scores: awaiting a human)."""
-    with gradebook(course) as gb:
+    with gradebook(course, db) as gb:
         rows = [grade_row(gb, course, gb.find_assignment(assignment), s) for s in students]
     table = [["student", "score", "max", "late penalty", "status"]]
     table += [[r["student_id"], *(_number(r.get(k, "")) for k in ("score", "max_score", "late_penalty")),
@@ -637,19 +654,21 @@ def _number(value):
 # ---------------------------------------------------------------------------- feedback
 
 
-def write_feedback(course, assignment, student):
-    """nbgrader's feedback for one student's autograded notebooks; None, or why it failed."""
+def write_feedback(course, assignment, student, db=None):
+    """nbgrader's feedback for one student's autograded notebooks; None, or why it failed.
+
+    The converter's ``CourseDirectory.db_url`` is the run's database (``db``, else the course's), so
+    its ``GetGrades`` step reads the scores this process wrote.
+    """
     from nbgrader.converters import GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import ClearHiddenTests
 
     config = course_config(course)
-    config.CourseDirectory.root = str(course)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id = glob.escape(student)  # nbgrader globs for it
     config.BaseConverter.force = True
-    converter = GenerateFeedback(coursedir=CourseDirectory(config=config, log=NBGRADER_LOG), config=config,
-                                 log=NBGRADER_LOG)
+    coursedir = database.course_directory(course, config, db, NBGRADER_LOG)
+    converter = GenerateFeedback(coursedir=coursedir, config=config, log=NBGRADER_LOG)
     # The autograded test cells are the source's, hidden tests included: whatever the course's
     # configuration says, they never reach the student.
     steps = [import_item(p) if isinstance(p, str) else p for p in converter.preprocessors]
@@ -709,7 +728,7 @@ def write_page(course, assignment, student):
 # ---------------------------------------------------------------------------- grading by hand
 
 
-def grade_by_hand(course, assignment, student, score, reason, force=False):
+def grade_by_hand(course, assignment, student, score, reason, force=False, db=None):
     """Resolve ``student``'s submission by hand with a total ``score`` (before any late penalty).
 
     The score goes into nbgrader's gradebook as the test cells' manual scores (filled in notebook
@@ -720,11 +739,11 @@ def grade_by_hand(course, assignment, student, score, reason, force=False):
     """
     from nbgrader.api import MissingEntry
 
-    course = check_course(course, assignment)
+    course = check_course(course, assignment, db)
     if not reason.strip():
         raise GradeError("the reason is empty; it is recorded and shown to the student")
     before = read_status(course, assignment, student)["status"]
-    with gradebook(course) as gb:
+    with gradebook(course, db) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
@@ -756,11 +775,12 @@ def main(args):
     course = Path(args.course).resolve()
     try:
         statuses = grade_all(course, args.assignment, args.students, args.jobs, args.timeout,
-                             jailed=not args.no_sandbox, feedback=not args.grades_only)
+                             jailed=not args.no_sandbox, feedback=not args.grades_only, db=args.db,
+                             scheduler=args.scheduler)
     except (GradeError, sandbox.SandboxError) as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
-    print(summary(course, args.assignment, list(statuses)))
+    print(summary(course, args.assignment, list(statuses), args.db))
     auto = sum(status == GRADED for status in statuses.values())
     waiting = sum(status.startswith(MANUAL) for status in statuses.values())
     print(f"\ngraded {auto} of {len(statuses)} submissions automatically; "
@@ -769,20 +789,34 @@ def main(args):
         print(f"resolve one with: python -m coursetools grade-manual {args.assignment} <student> "
               "--score X --reason TEXT")
     if args.grades_only:
-        print(f"grades in {course / 'gradebook.db'} (no feedback, no CSV: --grades-only)")
+        shown = database.redact(gradebook_url(course, args.db)[0])
+        print(f"grades in {shown} (no feedback, no CSV: --grades-only)")
     else:
-        print(f"grades in {export_csv(course)}, feedback in {course / 'feedback'}")
+        print(f"grades in {export_csv(course, db=args.db)}, feedback in {course / 'feedback'}")
+    return 0
+
+
+def main_export(args):
+    course = Path(args.course).resolve()
+    try:
+        url, course_id = gradebook_url(course, args.db)
+        database.check(url, course_id, None, "nbgrader generate_assignment <assignment>")
+    except database.DatabaseError as exc:
+        print(f"export: {course}: {exc}", file=sys.stderr)
+        return 2
+    print(f"grades of {database.redact(url)} in {export_csv(course, args.to, args.db)}")
     return 0
 
 
 def main_manual(args):
     course = Path(args.course).resolve()
     try:
-        before = grade_by_hand(course, args.assignment, args.student, args.score, args.reason, args.force)
+        before = grade_by_hand(course, args.assignment, args.student, args.score, args.reason, args.force,
+                               args.db)
     except GradeError as exc:
         print(f"grade-manual: {exc}", file=sys.stderr)
         return 2
-    print(summary(course, args.assignment, [args.student]))
+    print(summary(course, args.assignment, [args.student], args.db))
     print(f"\nreplaced: {before}")
-    print(f"grades in {export_csv(course)}, feedback in {course / 'feedback' / args.student}")
+    print(f"grades in {export_csv(course, db=args.db)}, feedback in {course / 'feedback' / args.student}")
     return 0
