@@ -24,8 +24,14 @@ Design.
   function passed as an argument is called back here over the kernel's stdin channel. The
   comparison with ``nnlib`` happens here, with untouched numpy and builtins. A tampered kernel can
   only make its own functions return something, which is what a wrong answer does anyway.
+* Integrity (:mod:`coursetools.cleanroom`): the functions of answers marked ``# nnlib: forbidden``
+  are called not in the kernel but in a second jailed process, the clean room, built only from the
+  submission's answer cells and the source's helper cells, where nnlib, autograd and coursetools do
+  not exist; their points come from there. Any way the student's code reached for the reference (an
+  import, a module or function or nnlib object from another cell, a rebinding or patch of the graded
+  function after its answer cell, an open of the reference's files) is named in the manual reason.
 * Failures: anything that goes wrong with one submission (unreadable notebook, kernel death,
-  timeout, a result the grader cannot check, a forbidden ``nnlib`` import in a cell marked
+  timeout, a result the grader cannot check, a route to the reference from an answer marked
   ``# nnlib: forbidden``, an unreadable ``timestamp.txt``) makes that submission "needs manual grading:
   <reason>"; its test cells then score nothing automatically (its scores stay empty in grades.csv,
   never 0), and the run goes on. :func:`grade_by_hand` (``grade-manual``) resolves it: the total goes
@@ -72,7 +78,7 @@ import nbformat
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
-from . import database, judge, notebooks, release, sandbox
+from . import cleanroom, database, judge, notebooks, release, sandbox
 from .execute import kernel_env
 
 MAX_CELL_BYTES = 64 << 10
@@ -110,6 +116,7 @@ class SourceNotebook:
     tests: dict = field(default_factory=dict)      # grade id -> test cell
     answers: dict = field(default_factory=dict)    # grade id -> answer cell
     prelude: judge.Prelude = field(default_factory=judge.Prelude)  # imports, helper cells, answer names
+    room: judge.RoomPlan = field(default_factory=judge.RoomPlan)  # the clean room of forbidden answers
 
 
 def load_source(course, assignment):
@@ -128,6 +135,7 @@ def load_source(course, assignment):
             elif meta.get("solution"):
                 src.answers[meta["grade_id"]] = cell
         src.prelude = judge.trusted_prelude(nb)
+        src.room = judge.room_plan(nb)
         out.append(src)
     return out
 
@@ -176,17 +184,6 @@ def restore_graded_cells(nb, src):
         seen.add(gid)
     nb.cells = cells
     return nb
-
-
-def forbidden_reasons(nb, src):
-    reasons = []
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in src.answers and judge.forbids_nnlib(src.answers[gid].source):
-            found = judge.forbidden_imports(cell.source)
-            if found:
-                reasons.append(f"imports nnlib in {gid} ({'; '.join(found[:3])})")
-    return reasons
 
 
 def cap_outputs(nb):
@@ -242,16 +239,30 @@ class SandboxedKernelManager:
                        connection_file=str(private / "kernel.json"))
 
 
-def execute(nb, src, private, uid, jailed, timeout):
-    """Run the student's cells in a jailed kernel and judge the test cells here; return scores."""
+def execute_settings(course):
+    """(skip_cells_with_tag, extra_arguments) of nbgrader's ``Execute``, as the course configures it."""
+    from nbgrader.preprocessors import Execute
+
+    settings = Execute(config=course_config(course))
+    return settings.skip_cells_with_tag, list(settings.extra_arguments)
+
+
+def execute(nb, src, private, uid, jailed, timeout, settings):
+    """Run the student's cells in a jailed kernel and judge the test cells here; return scores.
+
+    ``settings`` are the course's :func:`execute_settings`, as ``nbgrader autograde`` would apply them.
+
+    The functions of forbidden answers are called in the clean room instead (see
+    :mod:`coursetools.cleanroom`), which starts now, beside the kernel, in a folder of its own.
+    """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    config = release.nbgrader_config()
+    skip_tag, extra_arguments = settings
     client = NotebookClient(nb, timeout=timeout, startup_timeout=60, kernel_name="python3",
-                            allow_errors=True, skip_cells_with_tag=config.Execute.skip_cells_with_tag,
+                            allow_errors=True, skip_cells_with_tag=skip_tag,
                             km=SandboxedKernelManager.create(private, uid, jailed),
-                            extra_arguments=list(config.Execute.extra_arguments),
+                            extra_arguments=extra_arguments,
                             resources={"metadata": {"path": str(private)}})
     scores, manual = {}, []
 
@@ -268,9 +279,33 @@ def execute(nb, src, private, uid, jailed, timeout):
         code = f"_cg_call({name!r}, {request!r})"
         return judge.parse_reply(judge.kernel_call(client, code, timeout, answer))
 
-    verdicts = judge.Judge(src.prelude, call)
+    def query(code):
+        """A JSON object the kernel computes with the wire module (``_cg_wire``), or None."""
+        outputs = judge.kernel_call(client, f"{judge.KERNEL_SETUP}\n{code}", timeout, lambda _: "{}")
+        return judge.parse_display(outputs)
+
+    def fetch(name):
+        reply = query(f"_cg_wire.kernel_display(_cg_wire.global_value(globals(), {name!r}))")
+        return reply or {"missing": True}
+
+    room = room_dir = folder = None
+    helpers = list(src.room.helpers)
+
+    def helpers_before(position):
+        cells = [{"label": "helper", "code": code, "helper": True} for i, code in helpers if i < position]
+        helpers[:] = [(i, code) for i, code in helpers if i >= position]
+        return cells
 
     try:
+        if src.room.answers:
+            room_dir = sandbox.PrivateDir(uid) if jailed else None
+            folder = room_dir.path if jailed else Path(tempfile.mkdtemp(prefix="coursetools-room-"))
+            if jailed:  # matplotlib's font list, for an answer cell that plots
+                sandbox.seed_caches(folder)
+                for item in folder.iterdir():
+                    os.chown(item, uid, uid)
+            room = cleanroom.CleanRoom(folder, uid, jailed, fetch, timeout)
+        verdicts = judge.Judge(src.prelude, call, room.call if room else None)
         # The kernel's own stdout and stderr (ipykernel's banner, a student's os.write(1, ...)) would
         # land in the grader's terminal: what the student prints reaches the notebook through IOPub.
         with client.setup_kernel(env=kernel_env(), cwd=str(private), stdout=subprocess.DEVNULL,
@@ -281,8 +316,27 @@ def execute(nb, src, private, uid, jailed, timeout):
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id")
                 if gid not in src.tests:
                     client.execute_cell(cell, index)
+                    if room is not None and gid in src.room.answers:
+                        # The room runs the answer cell in the state the kernel ran it in.
+                        position, graded = src.room.answers[gid]
+                        scratch(f"{judge.KERNEL_SETUP}\n_cg_wire.record_bindings(globals(), {graded!r}, "
+                                "_cg_wire.BINDINGS)")
+                        answer = {"label": gid, "code": cell.source, "helper": False}
+                        cells = [*helpers_before(position), answer]
+                        manual += [f"{gid}: {route}" for route in room.load(cells, src.room.imports)]
                     continue
-                scratch(judge.CODEC)
+                scratch(judge.KERNEL_SETUP)
+                if room is not None:
+                    more = helpers_before(src.room.positions.get(gid, len(src.nb.cells)))
+                    if more:
+                        manual += [f"{gid}: {route}" for route in room.load(more, src.room.imports)]
+                    moved = (query("_cg_wire.kernel_display({'rebound': _cg_wire.rebound(globals(), "
+                                   "_cg_wire.BINDINGS)})") or {}).get("rebound") or []
+                    for name in moved if isinstance(moved, list) else []:
+                        reason = (f"{gid}: {str(name)[:60]} was rebound or patched after its answer cell "
+                                  "(another cell replaced it)")
+                        if reason.split(": ", 1)[1] not in " ".join(manual):
+                            manual.append(reason)
                 outputs, passed, limit = verdicts.run_test(cell.source)
                 cell.outputs = [nbformat.from_dict(o) for o in outputs]
                 scores[gid] = float(cell.metadata.nbgrader["points"]) if passed else 0.0
@@ -290,8 +344,17 @@ def execute(nb, src, private, uid, jailed, timeout):
                     manual.append(f"{gid}: {limit}")
     except CellTimeoutError:
         raise ManualGrading(f"a cell ran longer than the {timeout} s limit") from None
-    except DeadKernelError:
+    except DeadKernelError as exc:
+        if "clean room" in str(exc):
+            raise ManualGrading(str(exc)) from None
         raise ManualGrading("the kernel died (killed, out of memory or over a limit)") from None
+    finally:
+        if room is not None:
+            room.close()
+        if room_dir is not None:
+            room_dir.close()
+        elif folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     if manual:
         raise ManualGrading("; ".join(manual))
     return scores
@@ -331,8 +394,9 @@ def grade_submission(course, assignment, student, timeout=120, jailed=True, uid=
     try:
         result["timestamp"] = submission_timestamp(folder)
         expected_notebooks(folder, sources)
+        settings = execute_settings(course)
         for src in sources:
-            result["notebooks"][src.name] = grade_notebook(folder, src, timeout, jailed, uid)
+            result["notebooks"][src.name] = grade_notebook(folder, src, timeout, jailed, uid, settings)
     except ManualGrading as exc:
         result["status"] = f"{MANUAL}: {exc}"
     except Exception as exc:  # a grader bug must not stop the class either
@@ -342,11 +406,8 @@ def grade_submission(course, assignment, student, timeout=120, jailed=True, uid=
     return result
 
 
-def grade_notebook(folder, src, timeout, jailed, uid):
+def grade_notebook(folder, src, timeout, jailed, uid, settings):
     nb = restore_graded_cells(read_submission(folder / f"{src.name}.ipynb"), src)
-    reasons = forbidden_reasons(nb, src)
-    if reasons:
-        raise ManualGrading("; ".join(reasons))
     private = sandbox.PrivateDir(uid) if jailed else None
     workdir = private.path if jailed else Path(tempfile.mkdtemp(prefix="coursetools-grade-"))
     try:
@@ -358,7 +419,7 @@ def grade_notebook(folder, src, timeout, jailed, uid):
             sandbox.seed_caches(workdir)
             for item in workdir.iterdir():
                 os.chown(item, uid, uid)
-        scores = execute(nb, src, workdir, uid, jailed, timeout)
+        scores = execute(nb, src, workdir, uid, jailed, timeout, settings)
     finally:
         if jailed:
             sandbox.kill_uid(uid)

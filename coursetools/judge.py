@@ -13,16 +13,13 @@ That namespace holds, besides what the test cells define:
   the tests read that neither defines): calling it sends the arguments to the student's kernel,
   which calls the student's function there and sends back the result.
 
-What travels between the two processes is plain JSON written by :data:`CODEC` (the same code runs
-on both sides, so they cannot disagree): None, bools, numbers, strings, lists, tuples, dicts with
-string keys, numeric numpy arrays and scalars (``.npy`` with ``allow_pickle=False``), numpy
-Generators by their bit generator's name and state (allow-listed bit generators only), and three
-``nnlib`` types by value, rebuilt on the receiving side with nnlib's own constructors:
-``NERWindows`` (its dataclass fields), ``WindowScorer`` and ``MLP`` (constructor arguments, the
-``params`` arrays and the Generator; the shapes are checked before anything is built). So a model
-the student trained comes back as a genuine nnlib model holding the student's parameters, and the
-test's ``predict``/``forward`` on it run here, in trusted code. Nothing received is unpickled or
-executed: a tampered kernel can send back only data, that is a wrong answer.
+What travels between the two processes is plain JSON written by :mod:`coursetools.wire` (the same
+module on both sides, so they cannot disagree): numbers, strings, containers, numeric arrays, numpy
+Generators by state, and nnlib's ``NERWindows``, ``WindowScorer`` and ``MLP`` by their own
+``config()``, rebuilt with their ``from_config``. So a model the student trained comes back as a
+genuine nnlib model holding the student's parameters, and the test's ``predict``/``forward`` on it
+run here, in trusted code. Nothing received is unpickled or executed: a tampered kernel can send
+back only data, that is a wrong answer.
 
 In-place semantics hold both ways, as when test and function share one kernel: after every call
 the callee sends back the final contents of every array and Generator among the arguments
@@ -37,9 +34,11 @@ same codec. The kernel is busy meanwhile, so such a function must not call the s
 turn: that raises :class:`GraderLimit` (manual grading) rather than deadlocking. Whatever a stub is
 asked to do, it can only call the functions the grader itself handed over, on plain data.
 
-Answer cells whose source-notebook version carries the line ``# nnlib: forbidden`` are also read
-statically (:func:`forbidden_imports`): a submission that reaches for the reference library there
-goes to manual grading instead of scoring.
+The functions of answer cells whose source-notebook version carries the line ``# nnlib: forbidden``
+are not called in the kernel at all but in the clean room (:mod:`coursetools.cleanroom`), a process
+where the reference library does not exist; a reply naming a *route* (how the student's code
+reached for the reference) is a :class:`GraderLimit`: manual grading, with that reason. The static
+reading of those cells (:func:`forbidden_imports`) only gives an early, friendly reason.
 """
 
 import ast
@@ -55,290 +54,19 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 # The rule lives in coursetools.forbidden (the student-side checks apply it too); grade.py and
 # tests/test_release.py read it here.
+from coursetools import wire
 from coursetools.forbidden import forbidden_imports, forbids_nnlib  # noqa: F401
 
-RESULT_MIME = "application/x-coursetools-result+json"
-MAX_RESULT_CHARS = 32 << 20
+RESULT_MIME = wire.MIME
+MAX_RESULT_CHARS = wire.MAX_CHARS
 SIMPLE_MODULES = {"numpy", "math"}
 KERNEL_LOST = (CellTimeoutError, DeadKernelError)
 POLL_SECONDS = 1.0
 
-# Run verbatim both here and in the student's kernel, so the two sides cannot disagree.
-CODEC = r'''
-import base64 as _b64
-import builtins as _builtins
-import dataclasses as _dataclasses
-import importlib as _importlib
-import io as _io
-import json as _json
-import sys as _sys
-
-import numpy as _np
-
-_CG_MIME = "application/x-coursetools-result+json"
-_CG_PROMPT = "coursetools-callback:"
-_CG_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-# Exceptions that cross over as themselves, so that a test's `except ValueError` still works.
-_CG_EXCEPTIONS = ("ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError",
-                  "IndexError", "KeyError", "LookupError", "NotImplementedError", "OverflowError",
-                  "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError")
-# nnlib classes carried by value, and their modules.
-_CG_NNLIB = {"NERWindows": "data", "WindowScorer": "network", "MLP": "network"}
-# The constructor arguments that rebuild a model; its params and Generator travel apart.
-_CG_MODEL_ARGS = {"WindowScorer": ("vocab_size", "dim", "window", "hidden", "activation", "dtype",
-                                   "dropout_p"),
-                  "MLP": ("sizes", "activation", "dtype", "dropout_p")}
-
-
-def _cg_nnlib_class(name):
-    return getattr(_importlib.import_module("nnlib." + _CG_NNLIB[name]), name)
-
-
-def _cg_nnlib_name(value):
-    """The _CG_NNLIB name of ``value``'s class, if nnlib is loaded here and it is one of them."""
-    for name, module in _CG_NNLIB.items():
-        cls = getattr(_sys.modules.get("nnlib." + module), name, None)
-        if cls is not None and isinstance(value, cls):
-            return name
-    return None
-
-
-def _cg_model_args(model, name):
-    """The constructor arguments that rebuild ``model`` (params and rng travel apart)."""
-    if name == "WindowScorer":
-        units = [model.unit]
-        args = {"vocab_size": model.vocab_size, "dim": model.dim, "window": model.window,
-                "hidden": model.hidden, "activation": model.unit.name}
-    else:
-        units = model.units
-        args = {"sizes": list(model.sizes), "activation": [u.name for u in units]}
-    lookup = _sys.modules["nnlib.activations"].lookup
-    for unit in units:
-        try:
-            plain = lookup(unit.name) is unit
-        except ValueError:
-            plain = False
-        if not plain:
-            raise TypeError(f"a {name} with the activation {unit.name!r} (not one of nnlib's units "
-                            f"as they are, without parameters) cannot be carried")
-    return {**args, "dtype": model.dtype.name, "dropout_p": model.dropout_p}
-
-
-def _cg_model_shapes(name, args):
-    """The params shapes a model built from ``args`` has: checked before anything is allocated."""
-    dims = [args[k] for k in ("vocab_size", "dim", "window", "hidden") if k in args]
-    dims += list(args.get("sizes", []))
-    if not all(type(d) is int and d > 0 for d in dims):
-        raise ValueError(f"{name}: sizes must be positive ints")
-    if name == "WindowScorer":
-        v, d, w, h = (args[k] for k in ("vocab_size", "dim", "window", "hidden"))
-        return {"L": (v, d), "W": (h, d * w), "b": (h,), "U": (h, 1)}
-    shapes = {}
-    for k, (n_in, n_out) in enumerate(zip(args["sizes"][:-1], args["sizes"][1:]), start=1):
-        shapes[f"W{k}"], shapes[f"b{k}"] = (n_out, n_in), (n_out,)
-    return shapes
-
-
-def _cg_raised(exc):
-    """The reply for an exception: the nearest exception type that crosses over, and the message."""
-    kind = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in _CG_EXCEPTIONS), "RuntimeError")
-    message = str(exc) if type(exc).__name__ == kind else f"{type(exc).__name__}: {exc}"
-    return {"raised": kind, "message": message[:2000]}
-
-
-class _CgWire:
-    """One exchange's encoder and decoder.
-
-    ``table`` lists the arrays and Generators met so far, in traversal order, the same on both
-    sides: a repeated object travels as a reference to its index, and after a call the final state
-    of every table entry is written back into the caller's objects. ``callables`` (grader side
-    only) collects the functions passed as arguments; ``stub`` and ``resolve`` (kernel side only)
-    turn a callback index into a function asking the grader, and a student name into the global.
-    """
-
-    def __init__(self, callables=None, stub=None, resolve=None):
-        self.table, self.memo = [], {}
-        self.callables, self.stub, self.resolve = callables, stub, resolve
-
-    def _remember(self, value):
-        self.memo[id(value)] = len(self.table)
-        self.table.append(value)
-        return value
-
-    def encode(self, value):
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return {"t": "v", "v": value}
-        if id(value) in self.memo:
-            return {"t": "ref", "v": self.memo[id(value)]}
-        if isinstance(value, (list, tuple)):
-            return {"t": type(value).__name__, "v": [self.encode(v) for v in value]}
-        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {"t": "dict", "v": {k: self.encode(v) for k, v in value.items()}}
-        if isinstance(value, (_np.ndarray, _np.generic)) and value.dtype.kind in "biuf":
-            buf = _io.BytesIO()
-            _np.save(buf, _np.asarray(value), allow_pickle=False)
-            if isinstance(value, _np.ndarray):
-                self._remember(value)
-            kind = "scalar" if isinstance(value, _np.generic) else "array"
-            return {"t": kind, "v": _b64.b64encode(buf.getvalue()).decode()}
-        if isinstance(value, _np.random.Generator):
-            state = _CgWire().encode(value.bit_generator.state)
-            self._remember(value)
-            return {"t": "rng", "v": state}
-        name = _cg_nnlib_name(value)
-        if name is not None:
-            return {"t": "nnlib", "c": name, "v": self._encode_nnlib(value, name)}
-        if getattr(type(value), "_cg_student_global", False):
-            return {"t": "student", "v": value.name}
-        if self.callables is not None and callable(value):
-            self.callables.append(value)
-            return {"t": "callback", "v": len(self.callables) - 1}
-        raise TypeError(f"the grader carries only numbers, strings, numeric arrays, numpy Generators, "
-                        f"lists, tuples, dicts and nnlib's {', '.join(_CG_NNLIB)}, "
-                        f"not {type(value).__name__}")
-
-    def _encode_nnlib(self, value, name):
-        if name == "NERWindows":
-            return self.encode({f.name: getattr(value, f.name) for f in _dataclasses.fields(value)})
-        return [self.encode(_cg_model_args(value, name)), self.encode(dict(value.params)),
-                self.encode(value.rng)]
-
-    def decode(self, node):
-        kind, value = node["t"], node["v"]
-        if kind == "v":
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise ValueError("malformed value")
-            return value
-        if kind == "ref":
-            if type(value) is not int or not 0 <= value < len(self.table):
-                raise ValueError("malformed reference")
-            return self.table[value]
-        if kind in ("list", "tuple"):
-            items = [self.decode(v) for v in value]
-            return items if kind == "list" else tuple(items)
-        if kind == "dict":
-            return {str(k): self.decode(v) for k, v in value.items()}
-        if kind in ("array", "scalar"):
-            arr = _np.load(_io.BytesIO(_b64.b64decode(value)), allow_pickle=False)
-            if arr.dtype.kind not in "biuf":
-                raise ValueError(f"dtype {arr.dtype} is not numeric")
-            return arr[()] if kind == "scalar" else self._remember(arr)
-        if kind == "rng":
-            return self._remember(_cg_generator(_CgWire().decode(value)))
-        if kind == "nnlib" and node.get("c") in _CG_NNLIB:
-            return self._decode_nnlib(node["c"], value)
-        if kind == "callback" and self.stub is not None and type(value) is int:
-            return self.stub(value, self)
-        if kind == "student" and self.resolve is not None:
-            return self.resolve(str(value))
-        raise ValueError(f"unknown or misplaced kind {kind!r}")
-
-    def _decode_nnlib(self, name, value):
-        cls = _cg_nnlib_class(name)
-        if name == "NERWindows":
-            fields = self.decode(value)
-            if not isinstance(fields, dict) or set(fields) != {f.name for f in _dataclasses.fields(cls)}:
-                raise ValueError("malformed NERWindows")
-            return cls(**fields)
-        args, params, rng = (self.decode(v) for v in value)
-        if set(args) != set(_CG_MODEL_ARGS[name]):
-            raise ValueError(f"malformed {name}")
-        shapes = _cg_model_shapes(name, args)
-        if args.get("dtype") not in ("float32", "float64") or not isinstance(rng, _np.random.Generator):
-            raise ValueError(f"malformed {name}")
-        if set(params) != set(shapes) or any(
-                not isinstance(params[k], _np.ndarray) or params[k].shape != shape
-                or params[k].dtype != _np.dtype(args["dtype"]) for k, shape in shapes.items()):
-            raise ValueError(f"{name}: params do not match its sizes")
-        model = cls(**args)
-        model.params.update(params)  # the very arrays in the table, so that write-back reaches them
-        model.rng = rng
-        return model
-
-    def snapshot(self, count):
-        """The final state of the first ``count`` table entries (the arguments), for write-back."""
-        return [_CgWire().encode(obj) for obj in self.table[:count]]
-
-    def restore(self, snapshot):
-        """Write the callee's final state of the arguments into this side's objects."""
-        if not isinstance(snapshot, list) or len(snapshot) != len(self.table):
-            raise ValueError("malformed write-back")
-        for target, node in zip(self.table, snapshot):
-            value = _CgWire().decode(node)
-            if isinstance(target, _np.random.Generator):
-                if type(getattr(value, "bit_generator", None)) is not type(target.bit_generator):
-                    raise ValueError("malformed write-back of a Generator")
-                target.bit_generator.state = value.bit_generator.state
-            elif not isinstance(value, _np.ndarray) or value.shape != target.shape:
-                raise ValueError("malformed write-back of an array")
-            elif not _np.array_equal(target, value):
-                _np.copyto(target, value, casting="same_kind")
-
-    def run(self, function, args, kwargs):
-        """Call ``function`` on decoded arguments; the reply: result or exception, and write-back."""
-        count = len(self.table)
-        try:
-            reply = {"ok": self.encode(function(*args, **kwargs))}
-        except BaseException as exc:  # whatever the callee raised goes back to the caller
-            reply = _cg_raised(exc)
-        reply["after"] = self.snapshot(count)
-        return reply
-
-    def settle(self, reply, fallback, who):
-        """The caller's side of ``run``: write back; then (result, None) or (None, exception to raise)."""
-        if "ok" in reply or "after" in reply:
-            self.restore(reply["after"])
-        if "raised" in reply:
-            kind = str(reply["raised"])
-            cls = getattr(_builtins, kind) if kind in _CG_EXCEPTIONS else fallback
-            return None, cls(f"{who} raised {kind}: {str(reply.get('message', ''))[:2000]}")
-        return self.decode(reply["ok"]), None
-
-
-def _cg_generator(state):
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _CG_BIT_GENERATORS:
-        raise ValueError(f"bit generator {name!r} is not carried")
-    bit_generator = getattr(_np.random, name)()
-    bit_generator.state = state
-    return _np.random.Generator(bit_generator)
-
-
-def _cg_kernel_wire():
-    return _CgWire(stub=_cg_stub, resolve=globals().__getitem__)
-
-
-def _cg_stub(index, outer):
-    """A kernel-side stand-in for the grader's function number ``index``, passed to the student's
-    function in the exchange ``outer``. The grader's function may read the arguments of that call
-    through a closure (``f = lambda _: loss(x)`` while the student perturbs ``x`` in place), so the
-    arguments' current state goes with the request, and comes back as the function left it."""
-    def grader_function(*args, **kwargs):
-        wire = _cg_kernel_wire()
-        request = {"callback": index, "args": wire.encode([list(args), kwargs]),
-                   "outer": outer.snapshot(len(outer.table))}
-        reply = _json.loads(input(_CG_PROMPT + _json.dumps(request)))
-        if "outer" in reply:
-            outer.restore(reply["outer"])
-        result, raised = wire.settle(reply, RuntimeError, "the grader's function")
-        if raised is not None:
-            raise raised
-        return result
-    return grader_function
-
-
-def _cg_call(name, request):
-    from IPython.display import display
-    wire = _cg_kernel_wire()
-    args, kwargs = wire.decode(_json.loads(request))
-    # A JSON text, not a JSON value: the message layer may parse with orjson, which turns a
-    # Generator state's 128-bit ints into floats.
-    display({_CG_MIME: _json.dumps(wire.run(globals()[name], args, kwargs))}, raw=True)
-'''
-
-_codec = {}
-exec(compile(CODEC, "<coursetools.judge.CODEC>", "exec"), _codec)
-Wire, PROMPT = _codec["_CgWire"], _codec["_CG_PROMPT"]
+# Run in the student's kernel before each grader call: the kernel's entry point, from the module
+# (a student's cell may have rebound the names, never the module's code).
+KERNEL_SETUP = "from coursetools import wire as _cg_wire\n_cg_call = _cg_wire.kernel_call(globals())"
+Wire, PROMPT = wire.Wire, wire.PROMPT
 
 
 def encode(value):
@@ -453,6 +181,88 @@ class Prelude:
     imports: str = ""
     helpers: list = field(default_factory=list)   # code of the pure definition cells, in order
     answers: list = field(default_factory=list)   # names the answer cells define
+    forbidden: list = field(default_factory=list)  # of those, the names of "# nnlib: forbidden" cells
+
+
+@dataclass
+class RoomPlan:
+    """What a notebook's clean room is built from, all read from the SOURCE notebook (see
+    :mod:`coursetools.cleanroom`): its helper cells that do not touch the reference, by position;
+    the release's imports of other modules, run on demand; and, for every forbidden answer cell,
+    its position and the functions and classes it defines (watched in the kernel for rebinding)."""
+
+    helpers: list = field(default_factory=list)    # [(index, code)] in notebook order
+    imports: dict = field(default_factory=dict)    # name -> import statement
+    answers: dict = field(default_factory=dict)    # grade id -> (index, [graded names])
+    positions: dict = field(default_factory=dict)  # grade id of every graded cell -> index
+
+
+REFERENCE_MODULES = ("nnlib", "autograd", "coursetools")
+USES_YOUR_CODE = "# USES YOUR CODE"
+
+
+def room_plan(nb):
+    """The :class:`RoomPlan` of source notebook ``nb`` (empty if no answer forbids the reference)."""
+    plan, plain, needed = RoomPlan(), [], set()
+    reference_names = set()
+    for index, cell in enumerate(nb.cells):
+        tree = _parse(cell.source) if cell.cell_type == "code" else None
+        if tree is None:
+            continue
+        meta = cell.metadata.get("nbgrader")
+        if meta and meta.get("grade_id"):
+            plan.positions[meta["grade_id"]] = index
+        if meta is None:
+            plain.append((index, cell.source, tree))
+            for node in tree.body:
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                root = (node.module or "") if isinstance(node, ast.ImportFrom) else None
+                for alias in node.names:
+                    module = root if root is not None else alias.name
+                    name = alias.asname or alias.name.split(".")[0]
+                    if module.split(".")[0] in REFERENCE_MODULES or (root is not None and node.level):
+                        reference_names.add(name)
+                    else:
+                        one = ast.ImportFrom(node.module, [alias], node.level) if root is not None \
+                            else ast.Import([alias])
+                        plan.imports.setdefault(name, ast.unparse(one))
+        elif meta.get("solution") and forbids_nnlib(cell.source):
+            graded = [n.name for n in tree.body
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            plan.answers[meta["grade_id"]] = (index, graded)
+            needed |= set(free_names(cell.source))
+    for name in reference_names:
+        plan.imports.pop(name, None)
+    if not plan.answers:
+        return RoomPlan()
+    from coursetools.cleanroom import is_helper_source
+
+    usable = []
+    for index, code, tree in plain:
+        if code.lstrip().startswith(USES_YOUR_CODE):
+            continue
+        if not is_helper_source(tree, reference_names):
+            # A cell that also plots or prints: its function and class definitions alone, if they
+            # do not touch the reference (a demo's values come from the kernel, as data).
+            kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            defs = [n for n in tree.body
+                    if isinstance(n, kinds) and not set(free_names(ast.unparse(n))) & reference_names]
+            if not defs:
+                continue
+            tree = ast.Module(defs, [])
+            code = ast.unparse(tree)
+        usable.append((index, code, tree))
+    chosen = set()
+    while True:
+        more = [(i, code) for i, code, tree in usable if i not in chosen and _defined(tree) & needed]
+        if not more:
+            break
+        for i, code in more:
+            chosen.add(i)
+            needed |= set(free_names(code))
+    plan.helpers = [(i, code) for i, code, _ in usable if i in chosen]
+    return plan
 
 
 def trusted_prelude(nb):
@@ -490,21 +300,33 @@ def trusted_prelude(nb):
             needed |= set(free_names(code))
     helpers = [code for code, _ in pure if code in helpers]  # in notebook order
     statements = [ast.unparse(n) for n in imports]
-    return Prelude("\n".join(dict.fromkeys(statements)), helpers, sorted(answers))
+    forbidden = set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader") or {}
+        tree = _parse(cell.source) if cell.cell_type == "code" and meta.get("solution") else None
+        if tree is not None and forbids_nnlib(cell.source):
+            forbidden |= _defined(tree)
+    return Prelude("\n".join(dict.fromkeys(statements)), helpers, sorted(answers), sorted(forbidden))
 
 
 # ---------------------------------------------------------------------------- calling the kernel
 
 
 class Link:
-    """The grader's line to one student's kernel: one call at a time.
+    """The grader's line to one student's kernel (and clean room): one call at a time.
 
     ``call(name, request, answer)`` runs the student's ``name`` on the JSON ``request`` and returns
     the reply; ``answer(prompt)`` is how the kernel's callback requests get their reply meanwhile.
+    ``routes`` sends some names elsewhere: the functions of forbidden answers to the clean room,
+    whose ``call`` has the same signature.
     """
 
-    def __init__(self, call):
+    def __init__(self, call, routes=None):
         self.call, self.busy, self.trouble = call, False, None
+        self.routes = routes or {}  # name -> the call of another process (the clean room)
+
+    def call_for(self, name):
+        return self.routes.get(name, self.call)
 
     def guard(self, function):
         """``function`` as a callback: a grader limit inside it is remembered for the caller."""
@@ -520,7 +342,7 @@ class Link:
 class Remote:
     """A student's global: calling it calls the student's function in the kernel, by value."""
 
-    _cg_student_global = True  # how CODEC passes it on: by name, to be found in the kernel
+    _cg_student_global = True  # how the wire passes it on: by name, to be found in the kernel
 
     def __init__(self, name, link):
         self.name, self._link = name, link
@@ -540,8 +362,8 @@ class Remote:
                               f"{exc}") from None
         link.busy, before = True, link.trouble
         try:
-            reply = link.call(self.name, request,
-                              lambda prompt: answer_callback(prompt, callables, link, wire))
+            reply = link.call_for(self.name)(self.name, request,
+                                             lambda prompt: answer_callback(prompt, callables, link, wire))
         except KERNEL_LOST as exc:
             link.trouble = exc
             raise
@@ -549,6 +371,8 @@ class Remote:
             link.busy = False
         if link.trouble is not before:  # a callback met a limit: it decides, whatever the kernel did
             raise link.trouble
+        if reply.get("routes"):  # the clean room saw the student's code reach for the reference
+            raise GraderLimit("; ".join(reply["routes"]))
         try:
             result, raised = wire.settle(reply, StudentError, self.name)
         except Exception as exc:  # whatever a malformed reply breaks: a wrong answer
@@ -620,6 +444,19 @@ async def _kernel_call(client, code, timeout, answer):
     return outputs
 
 
+def parse_display(outputs):
+    """The JSON object a grader query displayed in the kernel (``wire.kernel_display``), or None."""
+    for out in outputs:
+        data = out.get("data", {}) if out.get("output_type") == "display_data" else {}
+        if RESULT_MIME in data:
+            try:
+                value = wire.loads(data[RESULT_MIME])
+            except wire.WireError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
 def parse_reply(outputs):
     """The reply of a ``_cg_call`` from the kernel's outputs, or a reason it is unusable."""
     for out in outputs:
@@ -646,8 +483,10 @@ def parse_reply(outputs):
 class Judge:
     """The trusted namespace one submitted notebook's test cells run in, in notebook order."""
 
-    def __init__(self, prelude, call):
-        self.link = Link(call)
+    def __init__(self, prelude, call, clean=None):
+        """``call`` reaches the student's kernel; ``clean`` (if given) the clean room, for the names
+        of the forbidden answer cells."""
+        self.link = Link(call, dict.fromkeys(prelude.forbidden, clean) if clean else None)
         self.namespace = {"__name__": "__coursetools_judge__"}
         exec(compile(prelude.imports, "<imports>", "exec"), self.namespace)
         self._remotes(prelude.answers)

@@ -10,6 +10,11 @@ are new, so there is no network and the kernel cannot signal anything outside. T
 an unprivileged uid (one per grading worker, so that one student's fork bomb cannot take the
 process quota of another), with every capability dropped and rlimits on address space, CPU time,
 file size and processes.
+
+The clean room (:mod:`coursetools.cleanroom`) gets the same jail with ``wrap(..., clean=True)``: no
+course package and no PYTHONPATH, the reference packages' folders inside the Python installation
+(autograd's) covered by empty ones, and only ``wire.py`` and ``cleanroom_server.py`` bound, in
+``/opt/coursetools-cleanroom``. :func:`check` proves both jails before a run.
 """
 
 import fcntl
@@ -59,8 +64,40 @@ def readable_binds():
     return [p for p in python_prefixes() if not any(p == d or p.startswith(d + "/") for d in SYSTEM_DIRS)]
 
 
-def wrap(command, private_dir, uid, limits=Limits()):
-    """The argv that runs ``command`` jailed, with ``private_dir`` as its only writable folder."""
+# The clean room's two files (see coursetools.cleanroom): no package, no nnlib, no autograd.
+CLEAN = "/opt/coursetools-cleanroom"
+CLEAN_FILES = ("wire.py", "cleanroom_server.py")
+REFERENCE_PACKAGES = ("nnlib", "autograd", "coursetools")
+
+
+@functools.cache
+def reference_dirs():
+    """The folders of the reference packages inside the bound Python installation (autograd in
+    site-packages, say): the clean room sees an empty folder there. An editable install's
+    packages live in the repository, which no jail binds."""
+    import importlib.util
+
+    bound = [*SYSTEM_DIRS, *readable_binds()]
+    out = []
+    for name in REFERENCE_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            real = str(Path(folder).resolve())
+            if any(real == b or real.startswith(b.rstrip("/") + "/") for b in bound):
+                out.append(real)
+    return sorted(set(out))
+
+
+def wrap(command, private_dir, uid, limits=Limits(), clean=False):
+    """The argv that runs ``command`` jailed, with ``private_dir`` as its only writable folder.
+
+    ``clean``: the clean room's jail, where the course packages are not bound and the reference
+    packages' folders in the Python installation are empty; only :data:`CLEAN_FILES` appear, in
+    :data:`CLEAN`.
+    """
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             # The kernel's parent is outside the PID namespace: ipykernel must not poll for it.
@@ -73,9 +110,16 @@ def wrap(command, private_dir, uid, limits=Limits()):
             argv += ["--ro-bind", folder, folder]
     for path in readable_binds():
         argv += _parents(path) + ["--ro-bind", path, path]
-    argv += _parents(f"{LIB}/x") + ["--setenv", "PYTHONPATH", LIB]
-    for package in ("nnlib", "coursetools"):
-        argv += ["--ro-bind", str(ROOT / package), f"{LIB}/{package}"]
+    if clean:
+        for folder in reference_dirs():
+            argv += ["--perms", "0555", "--tmpfs", folder]
+        argv += _parents(f"{CLEAN}/x") + ["--unsetenv", "PYTHONPATH", "--setenv", "MPLBACKEND", "Agg"]
+        for name in CLEAN_FILES:
+            argv += ["--ro-bind", str(ROOT / "coursetools" / name), f"{CLEAN}/{name}"]
+    else:
+        argv += _parents(f"{LIB}/x") + ["--setenv", "PYTHONPATH", LIB]
+        for package in ("nnlib", "coursetools"):
+            argv += ["--ro-bind", str(ROOT / package), f"{LIB}/{package}"]
     private = str(private_dir)
     argv += _parents(private) + ["--bind", private, private, "--chdir", private,
                                  "--setenv", "HOME", private, "--setenv", "TMPDIR", private,
@@ -185,5 +229,17 @@ def check(limits=Limits()):
         if proc.returncode != 0 or "offline" not in proc.stdout:
             raise SandboxError(f"a jailed Python failed to start (exit {proc.returncode}): "
                                f"{proc.stderr.strip()[-800:]}; fix it or pass --no-sandbox")
+        # The clean room's jail: numpy and its two files, and no way to the reference.
+        probe = ("import numpy, os\n"
+                 f"assert sorted(os.listdir({CLEAN!r})) == {sorted(CLEAN_FILES)!r}\n"
+                 "for name in ('nnlib.activations', 'autograd.numpy', 'coursetools.checks'):\n"
+                 "    try:\n        __import__(name)\n    except ImportError:\n        continue\n"
+                 "    raise SystemExit('reachable: ' + name)\n"
+                 "print('clean')\n")
+        argv = wrap([sys.executable, "-I", "-c", probe], private.path, BASE_UID, limits, clean=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or "clean" not in proc.stdout:
+            raise SandboxError(f"the clean room's jail is not clean or does not start (exit "
+                               f"{proc.returncode}): {(proc.stderr.strip() or proc.stdout.strip())[-800:]}")
     finally:
         private.close()

@@ -80,6 +80,18 @@ class NERWindows:
         words = self.words
         return " ".join(words[i] for i in window)
 
+    def config(self):
+        """Plain data that rebuilds these windows with :meth:`from_config` (the arrays as they are)."""
+        return {"windows": self.windows, "labels": self.labels, "vocab": self.vocab,
+                "sentences": self.sentences}
+
+    @classmethod
+    def from_config(cls, cfg):
+        """The windows :meth:`config` describes."""
+        if not isinstance(cfg, dict) or set(cfg) != {"windows", "labels", "vocab", "sentences"}:
+            raise ValueError("NERWindows config: expected the keys labels, sentences, vocab, windows")
+        return cls(**cfg)
+
 
 def ner_sentences(n_sentences=400, seed=0, locations=LOCATIONS, templates=TEMPLATES, extra_words=None):
     """``n_sentences`` lists of (word, is_location) pairs drawn from the templates.

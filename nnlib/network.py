@@ -117,6 +117,32 @@ class MLP:
             return []
         return [(self.units[k], cache[1]) for k, cache in enumerate(self._caches[:-1])]
 
+    def config(self):
+        """Plain data that rebuilds this network with :meth:`from_config`: sizes, unit names,
+        dtype, dropout, the very ``params`` arrays and the Generator (no copies)."""
+        return {"sizes": list(self.sizes), "activation": [_plain_unit_name(u, "MLP") for u in self.units],
+                "dtype": self.dtype.name, "dropout_p": self.dropout_p, "params": dict(self.params),
+                "rng": self.rng}
+
+    @classmethod
+    def from_config(cls, cfg):
+        """The network :meth:`config` describes, holding the config's own arrays and Generator."""
+        _config_check(cfg, ("sizes", "activation", "dtype", "dropout_p", "params", "rng"), "MLP")
+        sizes = cfg["sizes"]
+        if not isinstance(sizes, (list, tuple)):
+            raise ValueError("MLP config: sizes must be a list")
+        _positive_ints(list(sizes), "MLP")
+        shapes = {}
+        for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            shapes[f"W{k}"], shapes[f"b{k}"] = (n_out, n_in), (n_out,)
+        params = _config_params(cfg, shapes, "MLP")
+        model = cls(sizes, activation=list(cfg["activation"]), init=_zeros, dtype=cfg["dtype"],
+                    dropout_p=cfg["dropout_p"])
+        model.params = dict(params)
+        model.grads = {name: np.zeros_like(p) for name, p in model.params.items()}
+        model.rng = cfg["rng"]
+        return model
+
     def predict(self, X):
         """Class indices (N,) from the argmax of the scores."""
         return self.forward(X).argmax(axis=1)
@@ -156,6 +182,33 @@ class WindowScorer:
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
+
+    def config(self):
+        """Plain data that rebuilds this scorer with :meth:`from_config` (params, Generator as they are)."""
+        return {"vocab_size": self.vocab_size, "dim": self.dim, "window": self.window, "hidden": self.hidden,
+                "activation": _plain_unit_name(self.unit, "WindowScorer"), "dtype": self.dtype.name,
+                "dropout_p": self.dropout_p, "params": dict(self.params), "rng": self.rng}
+
+    @classmethod
+    def from_config(cls, cfg):
+        """The scorer :meth:`config` describes, holding the config's own arrays and Generator."""
+        keys = ("vocab_size", "dim", "window", "hidden", "activation", "dtype", "dropout_p", "params", "rng")
+        _config_check(cfg, keys, "WindowScorer")
+        v, d, w, h = (cfg[k] for k in ("vocab_size", "dim", "window", "hidden"))
+        _positive_ints([v, d, w, h], "WindowScorer")
+        params = _config_params(cfg, {"L": (v, d), "W": (h, d * w), "b": (h,), "U": (h, 1)}, "WindowScorer")
+        model = cls.__new__(cls)
+        model.vocab_size, model.dim, model.window, model.hidden = v, d, w, h
+        model.dtype = np.dtype(cfg["dtype"])
+        model.unit = activations.lookup(cfg["activation"])
+        if cfg["dropout_p"] is not None:
+            check_probability("dropout_p", cfg["dropout_p"])
+        model.dropout_p = cfg["dropout_p"]
+        model.rng = cfg["rng"]
+        model.params = dict(params)
+        model.grads = {name: np.zeros_like(p) for name, p in model.params.items()}
+        model._cache = None
+        return model
 
     def _check_windows(self, windows):
         windows = np.asarray(windows)
@@ -224,6 +277,51 @@ class WindowScorer:
     def predict(self, windows, threshold=0.0):
         """1 where the score exceeds ``threshold`` (the centre word is an entity), else 0."""
         return (self.forward(windows) > threshold).astype(int)
+
+
+# --- plain-data round trip (what the grader's wire carries) --------------------------
+
+def _plain_unit_name(unit, owner):
+    """The name of ``unit`` if it is one of nnlib's units as registered (no bound parameters)."""
+    try:
+        plain = activations.lookup(unit.name) is unit
+    except ValueError:
+        plain = False
+    if not plain:
+        raise TypeError(f"a {owner} with the activation {unit.name!r} (not one of nnlib's units as "
+                        "they are, without parameters) has no plain-data config")
+    return unit.name
+
+
+def _zeros(n_out, n_in, rng):
+    return np.zeros((n_out, n_in))
+
+
+def _config_check(cfg, keys, owner):
+    if not isinstance(cfg, dict) or set(cfg) != set(keys):
+        raise ValueError(f"{owner} config: expected the keys {sorted(keys)}, got "
+                         f"{sorted(cfg) if isinstance(cfg, dict) else type(cfg).__name__}")
+    if cfg["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"{owner} config: dtype must be 'float32' or 'float64', got {cfg['dtype']!r}")
+    if not isinstance(cfg["rng"], np.random.Generator):
+        raise ValueError(f"{owner} config: rng must be a numpy Generator")
+
+
+def _config_params(cfg, shapes, owner):
+    """The config's params, checked against the shapes the sizes imply (before anything is built)."""
+    params, dtype = cfg["params"], np.dtype(cfg["dtype"])
+    if not isinstance(params, dict) or set(params) != set(shapes):
+        raise ValueError(f"{owner} config: params must be {sorted(shapes)}")
+    for name, shape in shapes.items():
+        p = params[name]
+        if not isinstance(p, np.ndarray) or p.shape != shape or p.dtype != dtype:
+            raise ValueError(f"{owner} config: params[{name!r}] must be a {dtype} array of shape {shape}")
+    return params
+
+
+def _positive_ints(values, owner):
+    if not all(type(v) is int and v > 0 for v in values):
+        raise ValueError(f"{owner} config: sizes must be positive ints, got {values}")
 
 
 def _init_weights(scheme, n_out, n_in, rng, dtype):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from coursetools import course, grade, notebook_path
-from tests.grader_bank.cases import CASES, CHAPTER, SIGMOID
+from tests.grader_bank.cases import CASES, CHAPTER, HELPER, SIGMOID
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("grader-security")]
 
@@ -25,15 +25,20 @@ FULL = 6.0
 
 
 def forbid_nnlib(solutions):
-    """The synthetic chapter, with its sigmoid exercise marked ``# nnlib: forbidden``."""
+    """The synthetic chapter as a real chapter is: it imports nnlib for its demos, has a helper cell
+    (a constant), and both exercises are marked ``# nnlib: forbidden``."""
+    import nbformat
+
     path = notebook_path(CHAPTER, solutions)
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        text = "".join(cell["source"])
-        if text.startswith("def sigmoid("):
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith(("def sigmoid(", "def sigmoid_grad(")):
             marker = "    ### BEGIN SOLUTION"
-            cell["source"] = text.replace(marker, "    # nnlib: forbidden\n" + marker)
-    path.write_text(json.dumps(nb), encoding="utf-8")
+            cell.source = cell.source.replace(marker, "    # nnlib: forbidden\n" + marker)
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells[first].source += "\nfrom nnlib import activations, network"
+    nb.cells.insert(first + 1, nbformat.v4.new_code_cell(HELPER))
+    nbformat.write(nb, str(path))
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +75,17 @@ def test_case_outcome(graded, case):
         assert score == (FULL if case.expect == "full" else 0.0), f"{case.student}: scored {score}"
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=[c.student for c in CASES if c.reason])
+def test_integrity_reason_names_the_route(graded, case):
+    _, statuses = graded
+    assert case.reason in statuses[case.student], f"{case.student}: {statuses[case.student]}"
+
+
 def test_manual_reasons_name_the_problem(graded):
     _, statuses = graded
-    assert "imports nnlib in " + SIGMOID in statuses["imports-nnlib"]
-    assert "imports nnlib" in statuses["importlib-nnlib"]
+    assert SIGMOID + ": the answer cell: uses nnlib.activations.sigmoid" in statuses["imports-nnlib"]
+    assert "nnlib.activations" in statuses["importlib-nnlib"]
+    assert "nnlib.activations" in statuses["dunder-import"]
     assert "nbformat 3" in statuses["nbformat3"]
     assert "invalid JSON" in statuses["invalid-json"]
     assert "missing notebook" in statuses["missing"] and "found" in statuses["renamed"]
