@@ -59,10 +59,13 @@ def graded(pristine, tmp_path_factory):
         from distributed import Client
 
         with Client(address, set_as_default=False) as client:
-            # The grading tasks each worker ran, from its state machine's log (a lambda travels by value).
+            # The grading tasks each worker ran to the end, from its state machine's log of transitions
+            # (key, start, recommended, final, ...): a task stolen by the other worker is logged on both,
+            # but finishes on one. A lambda travels by value.
             tasks = client.run(lambda dask_worker: sorted({
                 entry[0] for entry in dask_worker.state.log
-                if isinstance(entry[0], str) and entry[0].startswith("grade-")}))
+                if isinstance(entry[0], str) and entry[0].startswith("grade-") and len(entry) > 3
+                and entry[1] == "executing" and entry[3] == "memory"}))
     grade.export_csv(remote.root)
     local_statuses = grade.grade_all(local.root, CHAPTER, jobs=2, timeout=60, progress=False, feedback=True)
     grade.export_csv(local.root)
