@@ -5,17 +5,26 @@ is a textual edit of one answer cell's solution region; ``breaks`` lists the tes
 cells that must fail with it, every other test cell must still pass.
 """
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ROOT, notebooks
+from . import ROOT, notebooks, vocabulary
 
 BANKS = ROOT / "tests" / "grading" / "bugs"
-SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-# Whole lines, so that an indented marker does not leave its indentation in front of the next line.
-SOLUTION_MARKER_LINE = re.compile(r"^[ \t]*### (?:BEGIN|END) SOLUTION[ \t]*(?:\n|$)", re.M)
+
+
+@functools.cache
+def solution_patterns():
+    """(the region between the solution markers, a whole marker line), from the configured
+    delimiters. Whole lines, so that an indented marker does not leave its indentation in front of
+    the next line."""
+    d = vocabulary.delimiters()
+    begin, end = (re.escape(d.marker(x)) for x in (d.begin_solution, d.end_solution))
+    return (re.compile(f"{begin}\n(.*?){end}", re.S),
+            re.compile(f"^[ \t]*(?:{begin}|{end})[ \t]*(?:\n|$)", re.M))
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ def load(chapter, banks=BANKS):
 
 def answer_code(cell):
     """The solution cell as a student would have written it: marker lines removed, indentation kept."""
-    return SOLUTION_MARKER_LINE.sub("", cell.source).rstrip() + "\n"
+    return solution_patterns()[1].sub("", cell.source).rstrip() + "\n"
 
 
 def apply(nb, bug):
@@ -57,10 +66,9 @@ def apply(nb, bug):
     """
     nb = notebooks.nbformat.from_dict(nb)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade_id") != bug.exercise:
+        if vocabulary.grade_id(cell) != bug.exercise:
             continue
-        match = SOLUTION_REGION.search(cell.source)
+        match = solution_patterns()[0].search(cell.source)
         region = match.group(1)
         count = region.count(bug.find)
         if count != 1:
@@ -74,7 +82,7 @@ def apply(nb, bug):
 
 def test_cells(nb):
     """{grade_id: points} of the test cells."""
-    return {gid: pts for gid, role, pts in notebooks.graded_cells(nb) if role == "tests"}
+    return {gid: pts for gid, role, pts in notebooks.graded_cells(nb) if role == vocabulary.TEST}
 
 
 def dry_run(nb, cwd):
@@ -88,16 +96,15 @@ def dry_run(nb, cwd):
 
     nb = notebooks.nbformat.from_dict(nb)
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if vocabulary.role(cell) == vocabulary.ANSWER:
             cell.source = answer_code(cell)
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(cwd)}}).execute(env=kernel_env())
     failed = {}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if meta.get("grade") and errors:
-            failed[meta["grade_id"]] = f"{errors[0].ename}: {errors[0].evalue}"
+        if vocabulary.role(cell) == vocabulary.TEST and errors:
+            failed[vocabulary.grade_id(cell)] = f"{errors[0].ename}: {errors[0].evalue}"
     return failed
 
 

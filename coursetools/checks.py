@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from coursetools.forbidden import forbidden_imports, forbids_nnlib
+from coursetools.forbidden import forbidden_imports
+from coursetools.vocabulary import forbids_nnlib, test_header
 
 
 class ExerciseError(AssertionError):
@@ -149,8 +150,8 @@ def assert_own_code(function, package="nnlib"):
 
 def _test_grade_id(cell):
     """The grade id of a test cell (first line ``# TESTS <grade-id> <points>``), else None."""
-    words = cell.split("\n", 1)[0].split()
-    return words[2] if len(words) == 4 and words[:2] == ["#", "TESTS"] else None
+    header = test_header(cell)
+    return header["grade_id"] if header else None
 
 
 def _parse(cell):

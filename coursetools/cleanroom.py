@@ -34,23 +34,20 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from . import ROOT, sandbox, wire
 
-SERVER = ROOT / "coursetools" / "cleanroom_server.py"
 START_TIMEOUT = 60
 
 
 class CleanRoom:
     """One submission's clean room, started at once (it loads numpy while the kernel starts).
 
-    ``fetch(name)`` answers the room's requests for a global (see :func:`wire.global_value`).
+    ``jail`` is a :class:`sandbox.Jail` (or its unjailed twin), ``private_dir`` a folder from its
+    ``workdir()``; ``fetch(name)`` answers the room's requests for a global (see
+    :func:`wire.global_value`).
     """
 
-    def __init__(self, private_dir, uid, jailed, fetch, timeout):
+    def __init__(self, private_dir, jail, fetch, timeout):
         self.fetch, self.timeout, self.seen = fetch, timeout, 0
-        if jailed:
-            argv = sandbox.wrap([sys.executable, "-I", f"{sandbox.CLEAN}/cleanroom_server.py"],
-                                private_dir, uid, clean=True)
-        else:
-            argv = [sys.executable, "-I", str(SERVER)]
+        argv = jail.clean_wrap([sys.executable, "-I", jail.clean_server], private_dir)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JPY"))}
         env.update(MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -112,7 +112,7 @@ _local = threading.local()
 
 
 def _worker_setup(jailed):
-    """Once per worker thread: one BLAS thread here and in the kernels; a jail uid of its own."""
+    """Once per worker thread: one BLAS thread here and in the kernels; a jail of its own."""
     from . import sandbox
 
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -121,11 +121,13 @@ def _worker_setup(jailed):
 
         threadpool_limits(1)
         _local.pinned = True
-    if jailed and getattr(_local, "uid", None) is None:
+    if not jailed:
+        return sandbox.NoJail()
+    if getattr(_local, "jail", None) is None:
         # Per thread, not per process: a worker started with --nthreads 2 runs two kernels at once,
-        # and kill_uid after one submission must not kill the other's.
-        _local.uid = sandbox.claim_uid()
-    return getattr(_local, "uid", None) or sandbox.BASE_UID
+        # and the cleanup after one submission (kill_uid) must not kill the other's.
+        _local.jail = sandbox.Jail(sandbox.claim_uid())
+    return _local.jail
 
 
 def grade_task(source, files, assignment, student, timeout, jailed):
@@ -135,13 +137,13 @@ def grade_task(source, files, assignment, student, timeout, jailed):
     """
     from . import grade
 
-    uid = _worker_setup(jailed)
+    jail = _worker_setup(jailed)
     with tempfile.TemporaryDirectory(prefix="coursetools-dask-") as tmp:
         course = Path(tmp)
         (course / "nbgrader_config.py").write_text(source["config"], encoding="utf-8")
         unpack(source["solutions"], course / "solutions" / assignment)
         unpack(files, course / "submitted" / student / assignment)
-        return grade.grade_submission(course, assignment, student, timeout, jailed, uid)
+        return grade.grade_submission(course, student, grade.load_source(course, assignment), timeout, jail)
 
 
 def code_digest():

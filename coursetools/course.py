@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ROOT, SOLUTIONS, bugs, notebook_path, notebooks, release
+from . import ROOT, SOLUTIONS, bugs, notebook_path, notebooks, release, vocabulary
 from .execute import kernel_env
 
 CONFIG_TEMPLATE = '''\
@@ -40,7 +40,7 @@ class CourseError(RuntimeError):
 
 
 def is_answer(cell):
-    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+    return vocabulary.role(cell) == vocabulary.ANSWER
 
 
 def answer_ids(nb):

@@ -1,6 +1,7 @@
 """The rule "this answer must not use the reference library", in one place.
 
-An answer cell whose text carries the line ``# nnlib: forbidden ...`` may not reach ``nnlib``,
+An answer cell whose text carries the line ``# nnlib: forbidden ...`` (the mark:
+:func:`coursetools.vocabulary.forbids_nnlib`) may not reach ``nnlib``,
 ``autograd``, ``coursetools`` or ``importlib``, nor the builtins that import or run text as code.
 The hardened grader applies it to the source notebook's mark (a submission that breaks it goes to
 manual grading), and :mod:`coursetools.checks` to the student's own cell when a visible test runs,
@@ -9,17 +10,11 @@ module is imported in student kernels.
 """
 
 import ast
-import re
 
-FORBIDDEN_MARK = re.compile(r"^\s*#\s*nnlib:\s*forbidden\b", re.M)
 FORBIDDEN_MODULES = {"nnlib", "autograd", "coursetools", "importlib"}
 # Ways to import without an import statement, or to run text as code.
 ESCAPE_NAMES = {"__import__", "exec", "eval", "compile", "__builtins__", "modules", "import_module",
                 "run_line_magic", "run_cell"}
-
-
-def forbids_nnlib(source_cell_text):
-    return bool(FORBIDDEN_MARK.search(source_cell_text))
 
 
 def forbidden_imports(code):

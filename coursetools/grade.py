@@ -9,6 +9,22 @@ the source notebook, the gradebook or other students' files, change anyone's gra
 or put solutions or hidden tests into what students get back. The instructor's files and this
 process are trusted; the machine's kernel and bubblewrap are assumed sound.
 
+Stages. A run (:func:`grade_all`) goes through them in this order, each in a home of its own:
+1. load the source once (:func:`load_source`: the source notebooks parsed, their test cells, answer
+   cells, helper cells and clean-room plans, and the course's execute settings); forked workers
+   inherit it, a Dask worker loads the source folder it is sent;
+2. check and restore each submitted notebook: the ordered passes of :data:`passes.BEFORE_RUN`
+   (read and validate, restore the source's test cells and metadata), the one home of the
+   defences on the file itself; the words nbgrader and the course use for cells (roles, grade
+   ids, markers, delimiters) are in :mod:`coursetools.vocabulary`;
+3. run (:func:`grade_notebook`, :func:`execute`): the kernel in the worker's jail
+   (:class:`sandbox.Jail`, or :class:`sandbox.NoJail` with ``--no-sandbox``), the clean room,
+   the judge; then :data:`passes.AFTER_RUN` (outputs capped);
+4. record (:func:`record`): one writer, in a fixed order: autograded notebooks, the
+   :class:`outcome.Outcome` in the status file, scores and late penalties in the gradebook;
+5. feedback and export (:func:`write_feedback`, :func:`write_page`, :func:`export_csv`,
+   :func:`summary`).
+
 Design.
 * Isolation (:mod:`coursetools.sandbox`): each submission's kernel runs jailed in bubblewrap as an
   unprivileged uid, with no network, rlimits, and a private size-capped tmpfs as its only writable
@@ -32,9 +48,10 @@ Design.
   function after its answer cell, an open of the reference's files) is named in the manual reason.
 * Failures: anything that goes wrong with one submission (unreadable notebook, kernel death,
   timeout, a result the grader cannot check, a route to the reference from an answer marked
-  ``# nnlib: forbidden``, an unreadable ``timestamp.txt``) makes that submission "needs manual grading:
-  <reason>"; its test cells then score nothing automatically (its scores stay empty in grades.csv,
-  never 0), and the run goes on. :func:`grade_by_hand` (``grade-manual``) resolves it: the total goes
+  ``# nnlib: forbidden``, an unreadable ``timestamp.txt``) raises :class:`outcome.ManualGrading`,
+  and the submission's :class:`outcome.Outcome` becomes "needs manual grading: <reason>"; its test
+  cells then score nothing automatically (its scores stay empty in grades.csv, never 0), and the
+  run goes on. :func:`grade_by_hand` (``grade-manual``) resolves it: the total goes
   into the gradebook as nbgrader manual scores, and later runs keep it rather than regrade it.
 * Parallelism: workers (one BLAS thread each, one jail uid each, forked after the heavy imports)
   grade submissions and return results; only the parent writes autograded notebooks and the
@@ -58,7 +75,6 @@ Design.
 """
 
 import contextlib
-import copy
 import csv
 import glob
 import html
@@ -69,7 +85,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,16 +93,19 @@ import nbformat
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
-from . import cleanroom, database, judge, notebooks, release, sandbox
+from . import cleanroom, database, judge, notebooks, passes, release, sandbox, vocabulary
 from .execute import kernel_env
+from .outcome import (
+    BY_HAND,
+    GRADED,
+    GRADER_ERROR,
+    NO_SUBMISSION,
+    NOT_GRADED,
+    WORKER_FAILED,
+    ManualGrading,
+    Outcome,
+)
 
-MAX_CELL_BYTES = 64 << 10
-MAX_CELL_LINES = 1000
-MAX_NOTEBOOK_BYTES = 2 << 20
-GRADED = "graded"
-MANUAL = "needs manual grading"
-BY_HAND = "graded by hand"
-GRADER_ERROR = "grader error"
 # The grader's record of each submission: autograded/.coursetools/<assignment>/<student>.json. nbgrader
 # globs autograded/*/<assignment>, which skips dot-folders, so it is neither taken for a student nor
 # copied into anyone's feedback/; and it is ignored by git with autograded/.
@@ -100,10 +118,6 @@ NBGRADER_LOG.setLevel(logging.ERROR)
 
 class GradeError(RuntimeError):
     """The grading run cannot start: bad course folder, unknown assignment, no sandbox."""
-
-
-class ManualGrading(Exception):
-    """This submission needs a human; the message is the reason."""
 
 
 # ---------------------------------------------------------------------------- the source
@@ -119,7 +133,17 @@ class SourceNotebook:
     room: judge.RoomPlan = field(default_factory=judge.RoomPlan)  # the clean room of forbidden answers
 
 
+@dataclass(frozen=True)
+class Source:
+    """What every submission of one assignment is graded against, loaded once per run."""
+
+    assignment: str
+    notebooks: list          # of SourceNotebook, in file order
+    settings: tuple          # the course's execute_settings
+
+
 def load_source(course, assignment):
+    """The assignment's source notebooks, parsed, and the course's settings for running them."""
     folder = Path(course) / "solutions" / assignment
     paths = sorted(folder.glob("*.ipynb"))
     if not paths:
@@ -129,110 +153,32 @@ def load_source(course, assignment):
         nb = notebooks.read(path)
         src = SourceNotebook(path.stem, nb)
         for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution"):
-                src.tests[meta["grade_id"]] = cell
-            elif meta.get("solution"):
-                src.answers[meta["grade_id"]] = cell
+            kind = vocabulary.role(cell)
+            if kind == vocabulary.TEST:
+                src.tests[vocabulary.grade_id(cell)] = cell
+            elif kind == vocabulary.ANSWER:
+                src.answers[vocabulary.grade_id(cell)] = cell
         src.prelude = judge.trusted_prelude(nb)
         src.room = judge.room_plan(nb)
         out.append(src)
-    return out
+    return Source(assignment, out, execute_settings(course))
 
 
 # ---------------------------------------------------------------------------- one submission
 
 
-def read_submission(path):
-    try:
-        text = path.read_text(encoding="utf-8")
-        version = json.loads(text).get("nbformat")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-        raise ManualGrading(f"{path.name} is not a valid notebook (invalid JSON: {exc})") from None
-    if version != 4:
-        raise ManualGrading(f"{path.name} is in nbformat {version}; only nbformat 4 is graded")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
-    except Exception as exc:  # nbformat raises several unrelated types for a corrupt notebook
-        raise ManualGrading(f"{path.name} is not a valid notebook: {str(exc)[:300]}") from None
-    return nb
-
-
-def restore_graded_cells(nb, src):
-    """The submission with the source's test cells (by grade id, deleted ones re-added in place)
-    and the source's metadata on its answer cells; other nbgrader metadata is dropped."""
-    known = {**src.answers, **src.tests}
-    seen, cells = set(), []
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        cell.metadata.pop("nbgrader", None)
-        if gid in known and gid not in seen and cell.cell_type == known[gid].cell_type:
-            seen.add(gid)
-            if gid in src.tests:
-                cell = copy.deepcopy(src.tests[gid])
-            cell.metadata["nbgrader"] = copy.deepcopy(known[gid].metadata["nbgrader"])
-        cells.append(cell)
-    order = [c.metadata["nbgrader"]["grade_id"] for c in src.nb.cells if "nbgrader" in c.metadata]
-    for i, gid in enumerate(order):
-        if gid in seen or gid not in src.tests:
-            continue
-        before = set(order[:i])
-        at = max((k + 1 for k, c in enumerate(cells)
-                  if c.metadata.get("nbgrader", {}).get("grade_id") in before), default=len(cells))
-        cells.insert(at, copy.deepcopy(src.tests[gid]))
-        seen.add(gid)
-    nb.cells = cells
-    return nb
-
-
-def cap_outputs(nb):
-    """Trim every cell's outputs to the per-cell budget, and the notebook to its own."""
-    budget = MAX_NOTEBOOK_BYTES
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        kept, used = [], 0
-        for out in cell.outputs:
-            size = len(json.dumps(out))
-            if out.get("output_type") == "stream":
-                out["text"] = _trim_text(out["text"])
-                size = len(json.dumps(out))
-            if used + size > min(MAX_CELL_BYTES, budget) and out.get("output_type") != "error":
-                kept.append(nbformat.v4.new_output("stream", name="stdout",
-                                                   text=f"[output of {size} bytes removed by the grader]\n"))
-                continue
-            kept.append(out)
-            used += size
-        cell.outputs = [nbformat.from_dict(o) for o in kept]
-        budget = max(0, budget - used)
-    return nb
-
-
-def _trim_text(text):
-    if len(text) > MAX_CELL_BYTES:
-        cut = len(text) - MAX_CELL_BYTES
-        text = text[:MAX_CELL_BYTES] + f"\n[... {cut} more characters cut by the grader]\n"
-    lines = text.splitlines(keepends=True)
-    if len(lines) > MAX_CELL_LINES:
-        text = "".join(lines[:MAX_CELL_LINES]) + f"[... {len(lines) - MAX_CELL_LINES} more lines cut]\n"
-    return text
-
-
 class SandboxedKernelManager:
-    """Factory for a jupyter kernel manager whose kernel starts in the jail (see :mod:`sandbox`)."""
+    """Factory for a jupyter kernel manager whose kernel starts in ``jail`` (see :mod:`sandbox`)."""
 
     @staticmethod
-    def create(private, uid, jailed):
+    def create(private, jail):
         from jupyter_client.manager import AsyncKernelManager
 
         class Manager(AsyncKernelManager):
             def format_kernel_cmd(self, extra_arguments=None):
                 cmd = super().format_kernel_cmd(extra_arguments)
-                if not jailed:
-                    return cmd
-                os.chown(self.connection_file, uid, uid)  # the jailed uid must read its ports
-                return sandbox.wrap(cmd, private, uid)
+                jail.give(self.connection_file)  # the jailed uid must read its ports
+                return jail.wrap(cmd, private)
 
         # IPC sockets in the kernel's own folder: no TCP port, and no path shared with another kernel.
         return Manager(kernel_name="python3", transport="ipc", ip=str(private / "kernel-ipc"),
@@ -247,8 +193,8 @@ def execute_settings(course):
     return settings.skip_cells_with_tag, list(settings.extra_arguments)
 
 
-def execute(nb, src, private, uid, jailed, timeout, settings):
-    """Run the student's cells in a jailed kernel and judge the test cells here; return scores.
+def execute(nb, src, private, jail, timeout, settings):
+    """Run the student's cells in a kernel in ``jail`` and judge the test cells here; return scores.
 
     ``settings`` are the course's :func:`execute_settings`, as ``nbgrader autograde`` would apply them.
 
@@ -261,7 +207,7 @@ def execute(nb, src, private, uid, jailed, timeout, settings):
     skip_tag, extra_arguments = settings
     client = NotebookClient(nb, timeout=timeout, startup_timeout=60, kernel_name="python3",
                             allow_errors=True, skip_cells_with_tag=skip_tag,
-                            km=SandboxedKernelManager.create(private, uid, jailed),
+                            km=SandboxedKernelManager.create(private, jail),
                             extra_arguments=extra_arguments,
                             resources={"metadata": {"path": str(private)}})
     scores, manual = {}, []
@@ -288,7 +234,7 @@ def execute(nb, src, private, uid, jailed, timeout, settings):
         reply = query(f"_cg_wire.kernel_display(_cg_wire.global_value(globals(), {name!r}))")
         return reply or {"missing": True}
 
-    room = room_dir = folder = None
+    room = None
     helpers = list(src.room.helpers)
 
     def helpers_before(position):
@@ -296,15 +242,13 @@ def execute(nb, src, private, uid, jailed, timeout, settings):
         helpers[:] = [(i, code) for i, code in helpers if i >= position]
         return cells
 
+    stack = contextlib.ExitStack()
     try:
         if src.room.answers:
-            room_dir = sandbox.PrivateDir(uid) if jailed else None
-            folder = room_dir.path if jailed else Path(tempfile.mkdtemp(prefix="coursetools-room-"))
-            if jailed:  # matplotlib's font list, for an answer cell that plots
-                sandbox.seed_caches(folder)
-                for item in folder.iterdir():
-                    os.chown(item, uid, uid)
-            room = cleanroom.CleanRoom(folder, uid, jailed, fetch, timeout)
+            folder = stack.enter_context(jail.workdir())
+            jail.prepare(folder)  # matplotlib's font list, for an answer cell that plots
+            room = cleanroom.CleanRoom(folder, jail, fetch, timeout)
+            stack.callback(room.close)
         verdicts = judge.Judge(src.prelude, call, room.call if room else None)
         # The kernel's own stdout and stderr (ipykernel's banner, a student's os.write(1, ...)) would
         # land in the grader's terminal: what the student prints reaches the notebook through IOPub.
@@ -313,7 +257,7 @@ def execute(nb, src, private, uid, jailed, timeout, settings):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
-                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                gid = vocabulary.grade_id(cell)
                 if gid not in src.tests:
                     client.execute_cell(cell, index)
                     if room is not None and gid in src.room.answers:
@@ -349,12 +293,7 @@ def execute(nb, src, private, uid, jailed, timeout, settings):
             raise ManualGrading(str(exc)) from None
         raise ManualGrading("the kernel died (killed, out of memory or over a limit)") from None
     finally:
-        if room is not None:
-            room.close()
-        if room_dir is not None:
-            room_dir.close()
-        elif folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        stack.close()  # the room stops before its folder goes
     if manual:
         raise ManualGrading("; ".join(manual))
     return scores
@@ -386,64 +325,60 @@ def submission_timestamp(folder):
         raise ManualGrading(f"timestamp.txt is not a time nbgrader can read ({str(exc)[:120]})") from None
 
 
-def grade_submission(course, assignment, student, timeout=120, jailed=True, uid=sandbox.BASE_UID):
-    """Grade one student's assignment; never raises for a problem of the submission itself."""
-    sources = load_source(course, assignment)
-    folder = Path(course) / "submitted" / student / assignment
-    result = {"student": student, "status": GRADED, "notebooks": {}, "timestamp": None}
+def grade_submission(course, student, source, timeout=120, jail=None):
+    """Grade one student's assignment against the loaded ``source``; never raises for a problem of
+    the submission itself. ``jail`` defaults to :class:`sandbox.Jail` with the base uid."""
+    jail = jail or sandbox.Jail(sandbox.BASE_UID)
+    folder = Path(course) / "submitted" / student / source.assignment
+    result = {"student": student, "outcome": Outcome(GRADED), "notebooks": {}, "timestamp": None}
     try:
         result["timestamp"] = submission_timestamp(folder)
-        expected_notebooks(folder, sources)
-        settings = execute_settings(course)
-        for src in sources:
-            result["notebooks"][src.name] = grade_notebook(folder, src, timeout, jailed, uid, settings)
+        expected_notebooks(folder, source.notebooks)
+        for src in source.notebooks:
+            result["notebooks"][src.name] = grade_notebook(folder, src, timeout, jail, source.settings)
     except ManualGrading as exc:
-        result["status"] = f"{MANUAL}: {exc}"
+        result["outcome"] = Outcome.manual(str(exc))
     except Exception as exc:  # a grader bug must not stop the class either
-        result["status"] = f"{MANUAL}: {GRADER_ERROR} {type(exc).__name__}: {str(exc)[:300]}"
-    if result["status"] != GRADED:
+        result["outcome"] = Outcome.manual(f"{GRADER_ERROR} {type(exc).__name__}: {str(exc)[:300]}")
+    if not result["outcome"].graded:
         result["notebooks"] = {name: {**entry, "scores": {}} for name, entry in result["notebooks"].items()}
     return result
 
 
-def grade_notebook(folder, src, timeout, jailed, uid, settings):
-    nb = restore_graded_cells(read_submission(folder / f"{src.name}.ipynb"), src)
-    private = sandbox.PrivateDir(uid) if jailed else None
-    workdir = private.path if jailed else Path(tempfile.mkdtemp(prefix="coursetools-grade-"))
-    try:
-        # The student's own files beside the notebook, never the notebook folder itself.
-        for item in folder.iterdir():
-            if item.is_file() and item.suffix != ".ipynb" and item.stat().st_size < (8 << 20):
-                shutil.copy(item, workdir / item.name)
-        if jailed:
-            sandbox.seed_caches(workdir)
-            for item in workdir.iterdir():
-                os.chown(item, uid, uid)
-        scores = execute(nb, src, workdir, uid, jailed, timeout, settings)
-    finally:
-        if jailed:
-            sandbox.kill_uid(uid)
-            private.close()
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return {"nb": notebooks.dumps(cap_outputs(nb)), "scores": scores}
+def grade_notebook(folder, src, timeout, jail, settings):
+    """Check and restore one notebook (:data:`passes.BEFORE_RUN`), run it in a fresh folder of
+    ``jail``, bound what it printed (:data:`passes.AFTER_RUN`); its text and its scores."""
+    nb = passes.apply(passes.BEFORE_RUN, folder / f"{src.name}.ipynb", src)
+    with jail.workdir() as workdir:
+        try:
+            # The student's own files beside the notebook, never the notebook folder itself.
+            for item in folder.iterdir():
+                if item.is_file() and item.suffix != ".ipynb" and item.stat().st_size < (8 << 20):
+                    shutil.copy(item, workdir / item.name)
+            jail.prepare(workdir)
+            scores = execute(nb, src, workdir, jail, timeout, settings)
+        finally:
+            jail.cleanup()
+    return {"nb": notebooks.dumps(passes.apply(passes.AFTER_RUN, nb, src)), "scores": scores}
 
 
 # ---------------------------------------------------------------------------- the run
 
 
-_uid = None
+# Each forked worker's jail and the run's source, set once by _init_worker.
+_worker = {}
 
 
-def _init_worker():
-    global _uid
+def _init_worker(jailed, source):
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # One uid per worker, so that one student's fork bomb cannot take another's process quota.
-    _uid = sandbox.claim_uid()
+    _worker["jail"] = sandbox.Jail(sandbox.claim_uid()) if jailed else sandbox.NoJail()
+    # Inherited through the fork, not pickled: the source is parsed once per run, not per student.
+    _worker["source"] = source
 
 
-def _grade_in_worker(course, assignment, student, timeout, jailed):
-    return grade_submission(course, assignment, student, timeout, jailed, _uid)
+def _grade_in_worker(course, student, timeout):
+    return grade_submission(course, student, _worker["source"], timeout, _worker["jail"])
 
 
 def _preload():
@@ -493,10 +428,12 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     if unknown:
         raise GradeError(f"no submission of {assignment} by {', '.join(unknown)} "
                          f"(expected {submitted / unknown[0] / assignment})")
-    kept = {s: status for s in students if (status := status_of(course, assignment, s)).startswith(BY_HAND)}
+    kept = {s: outcome for s in students if (outcome := outcome_of(course, assignment, s)).by_hand}
     todo = [s for s in students if s not in kept]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     _preload()
+    # Only local workers grade from it; a Dask worker loads the source folder it is sent.
+    source = None if scheduler else load_source(course, assignment)
     remote = None
     if scheduler:
         from . import cluster
@@ -513,29 +450,29 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     # Forked after the Dask client (and its event-loop thread) has closed; in a Dask run it only
     # writes feedback.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker) as pool:
+                             initializer=_init_worker, initargs=(jailed, source)) as pool:
         if not remote:
-            results = _in_workers(pool, _grade_in_worker, todo, (str(course), assignment),
-                                  (timeout, jailed), "grading", progress)
+            results = _in_workers(pool, _grade_in_worker, todo, (str(course),), (timeout,), "grading",
+                                  progress)
         for student, result in results.items():
             if isinstance(result, Exception):
                 results[student] = {"student": student, "notebooks": {}, "timestamp": None,
-                                    "status": f"{MANUAL}: worker failed ({result})"}
+                                    "outcome": Outcome.manual(f"{WORKER_FAILED} ({result})")}
         late = LatePenalties(course)
         with gradebook(course, db) as gb:  # one writer, in a fixed order
             for student in todo:
                 record(gb, course, assignment, results[student], late)
         if feedback:
-            graded = [s for s in todo if results[s]["status"] == GRADED]
+            graded = [s for s in todo if results[s]["outcome"].graded]
             failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (db,),
                                  "feedback", progress)
             errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
             for student in todo:
-                if results[student]["status"] != GRADED:
+                if not results[student]["outcome"].graded:
                     write_page(course, assignment, student)
             if errors:
                 raise GradeError("feedback failed for " + "; ".join(errors))
-    return {s: kept.get(s) or results[s]["status"] for s in students}
+    return {s: (kept.get(s) or results[s]["outcome"]).text for s in students}
 
 
 def _in_workers(pool, function, students, before, after, desc, progress):
@@ -611,8 +548,8 @@ def record(gb, course, assignment, result, late):
     for name, entry in result["notebooks"].items():
         if "nb" in entry:
             (out_dir / f"{name}.ipynb").write_text(entry["nb"], encoding="utf-8")
-    write_status(course, assignment, student, {"status": result["status"]})
-    graded = result["status"] == GRADED
+    write_status(course, assignment, student, {"status": result["outcome"].text})
+    graded = result["outcome"].graded
     gb.update_or_create_student(student)
     # As autograde: without a timestamp.txt the gradebook keeps the timestamp it had.
     stamp = {"timestamp": result["timestamp"]} if result.get("timestamp") else {}
@@ -632,7 +569,7 @@ def status_path(course, assignment, student):
 def read_status(course, assignment, student):
     """The grader's record of a submission: {"status": ...}, plus "by_hand" once resolved by hand."""
     path = status_path(course, assignment, student)
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"status": "not graded"}
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"status": NOT_GRADED}
 
 
 def write_status(course, assignment, student, status):
@@ -641,8 +578,8 @@ def write_status(course, assignment, student, status):
     path.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
 
 
-def status_of(course, assignment, student):
-    return read_status(course, assignment, student)["status"]
+def outcome_of(course, assignment, student):
+    return Outcome.parse(read_status(course, assignment, student)["status"])
 
 
 # ---------------------------------------------------------------------------- what the run reports
@@ -672,14 +609,15 @@ def grade_row(gb, course, assignment, student):
         sub = gb.find_submission(assignment.name, student)
     except MissingEntry:
         return {**row, "timestamp": "", "raw_score": 0.0, "late_penalty": 0.0, "score": 0.0,
-                "status": "no submission"}
-    row.update(timestamp=sub.timestamp or "", status=status_of(course, assignment.name, student))
-    if row["status"].startswith(MANUAL):
+                "status": NO_SUBMISSION}
+    outcome = outcome_of(course, assignment.name, student)
+    row.update(timestamp=sub.timestamp or "", status=outcome.text)
+    if outcome.awaits_human:
         return row
     row.update(raw_score=sub.score, late_penalty=sub.late_submission_penalty,
                score=max(0.0, sub.score - sub.late_submission_penalty))
     # A hand grade is one total: how it is split over the cells is bookkeeping, not a test result.
-    if not row["status"].startswith(BY_HAND):
+    if not outcome.by_hand:
         row.update({cell_column(nb.name, g.name): g.score for nb in sub.notebooks for g in nb.grades})
     return row
 
@@ -752,14 +690,6 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def student_reason(status):
-    """What a student may read of a status: the grader's own failures carry internals, not reasons."""
-    reason = status.split(": ", 1)[1] if ": " in status else status
-    if reason.startswith((GRADER_ERROR, "worker failed")):
-        return "the grader itself failed on it (this is not a problem found in your work)."
-    return reason
-
-
 def write_page(course, assignment, student):
     """The feedback page of a submission nbgrader's feedback cannot describe: one awaiting a human, or
     one graded by hand. It says only what the status says (no notebook, so no test, hidden or not)."""
@@ -774,7 +704,7 @@ def write_page(course, assignment, student):
                 "next": "This is your grade for this assignment."}
     else:
         text = {"headline": "Your submission could not be graded automatically; it will be graded by hand.",
-                "detail": f"Reason: {student_reason(status['status'])}",
+                "detail": f"Reason: {Outcome.parse(status['status']).student_reason()}",
                 "next": "What happens next: an instructor will grade it by hand, and this page will then "
                         "show your grade. You need not do anything unless they ask you to resubmit."}
     folder = Path(course) / "feedback" / student / assignment
@@ -803,7 +733,7 @@ def grade_by_hand(course, assignment, student, score, reason, force=False, db=No
     course = check_course(course, assignment, db)
     if not reason.strip():
         raise GradeError("the reason is empty; it is recorded and shown to the student")
-    before = read_status(course, assignment, student)["status"]
+    before = outcome_of(course, assignment, student)
     with gradebook(course, db) as gb:
         try:
             sub = gb.find_submission(assignment, student)
@@ -812,9 +742,10 @@ def grade_by_hand(course, assignment, student, score, reason, force=False, db=No
                              f"`python -m coursetools grade {assignment} {student}` first") from None
         if not 0 <= score <= sub.max_score:
             raise GradeError(f"score {score:g} is outside 0 to {sub.max_score:g}, the points of {assignment}")
-        if not before.startswith(MANUAL) and not force:
-            raise GradeError(f"{student}'s {assignment} is not awaiting a human (status: {before}; score "
-                             f"{sub.score - sub.late_submission_penalty:g}); --force replaces that grade")
+        if not before.awaits_human and not force:
+            raise GradeError(f"{student}'s {assignment} is not awaiting a human (status: {before.text}; "
+                             f"score {sub.score - sub.late_submission_penalty:g}); --force replaces that "
+                             "grade")
         left = score
         for notebook in sub.notebooks:
             for grade in notebook.grades:
@@ -823,10 +754,11 @@ def grade_by_hand(course, assignment, student, score, reason, force=False, db=No
                 left -= grade.manual_score
         LatePenalties(course).assign(gb, sub, student)
         hand = {"score": score, "max_score": sub.max_score, "late_penalty": sub.late_submission_penalty,
-                "reason": reason.strip(), "replaced": before}
-    write_status(course, assignment, student, {"status": f"{BY_HAND}: {reason.strip()}", "by_hand": hand})
+                "reason": reason.strip(), "replaced": before.text}
+    write_status(course, assignment, student,
+                 {"status": Outcome(BY_HAND, reason.strip()).text, "by_hand": hand})
     write_page(course, assignment, student)
-    return before
+    return before.text
 
 
 # ---------------------------------------------------------------------------- commands
@@ -842,8 +774,9 @@ def main(args):
         print(f"grade: {exc}", file=sys.stderr)
         return 2
     print(summary(course, args.assignment, list(statuses), args.db))
-    auto = sum(status == GRADED for status in statuses.values())
-    waiting = sum(status.startswith(MANUAL) for status in statuses.values())
+    outcomes = [Outcome.parse(text) for text in statuses.values()]
+    auto = sum(o.graded for o in outcomes)
+    waiting = sum(o.awaits_human for o in outcomes)
     print(f"\ngraded {auto} of {len(statuses)} submissions automatically; "
           f"{waiting} {'awaits' if waiting == 1 else 'await'} a human")
     if waiting:

@@ -38,7 +38,7 @@ The functions of answer cells whose source-notebook version carries the line ``#
 are not called in the kernel at all but in the clean room (:mod:`coursetools.cleanroom`), a process
 where the reference library does not exist; a reply naming a *route* (how the student's code
 reached for the reference) is a :class:`GraderLimit`: manual grading, with that reason. The static
-reading of those cells (:func:`forbidden_imports`) only gives an early, friendly reason.
+reading of those cells (:func:`coursetools.forbidden.forbidden_imports`) only gives an early, friendly reason.
 """
 
 import ast
@@ -52,10 +52,8 @@ from dataclasses import dataclass, field
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-# The rule lives in coursetools.forbidden (the student-side checks apply it too); grade.py and
-# tests/test_release.py read it here.
 from coursetools import wire
-from coursetools.forbidden import forbidden_imports, forbids_nnlib  # noqa: F401
+from coursetools.vocabulary import ANSWER, TEST, USES_YOUR_CODE, forbids_nnlib, role
 
 RESULT_MIME = wire.MIME
 MAX_RESULT_CHARS = wire.MAX_CHARS
@@ -198,7 +196,6 @@ class RoomPlan:
 
 
 REFERENCE_MODULES = ("nnlib", "autograd", "coursetools")
-USES_YOUR_CODE = "# USES YOUR CODE"
 
 
 def room_plan(nb):
@@ -274,14 +271,13 @@ def trusted_prelude(nb):
     plain, answers, tests = [], set(), []
     for cell in nb.cells:
         tree = _parse(cell.source) if cell.cell_type == "code" else None
-        meta = cell.metadata.get("nbgrader")
         if tree is None:
             continue
-        if meta is None:
+        if "nbgrader" not in cell.metadata:
             plain.append((cell.source, tree))
-        elif meta.get("solution"):
+        elif role(cell) == ANSWER:
             answers |= _defined(tree)
-        elif meta.get("grade"):
+        elif role(cell) == TEST:
             tests.append(cell.source)
     imports = [n for _, tree in plain for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     # Definition time may call numpy and math only: cheap, and never the student's code.
@@ -302,8 +298,7 @@ def trusted_prelude(nb):
     statements = [ast.unparse(n) for n in imports]
     forbidden = set()
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader") or {}
-        tree = _parse(cell.source) if cell.cell_type == "code" and meta.get("solution") else None
+        tree = _parse(cell.source) if cell.cell_type == "code" and role(cell) == ANSWER else None
         if tree is not None and forbids_nnlib(cell.source):
             forbidden |= _defined(tree)
     return Prelude("\n".join(dict.fromkeys(statements)), helpers, sorted(answers), sorted(forbidden))

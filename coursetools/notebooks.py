@@ -12,6 +12,8 @@ metadata from the markers, so the metadata can never drift from the source:
   check, a training loop): it is an ordinary cell of the source, and the release tags it like
   the graded cells, since there it meets the stubs;
 * every other cell carries no nbgrader metadata.
+
+The markers and delimiters themselves live in :mod:`coursetools.vocabulary`.
 """
 
 import json
@@ -19,9 +21,8 @@ import re
 
 import nbformat
 
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-TEST_HEADER = re.compile(r"^# TESTS (?P<grade_id>[A-Za-z0-9_.-]+) (?P<points>\d+(?:\.\d+)?)\s*$")
-USES_ANSWERS = "# USES YOUR CODE"
+from . import vocabulary
+
 DEF = re.compile(r"^(?:def|class) (\w+)", re.M)
 
 
@@ -52,15 +53,16 @@ def write(nb, path):
 
 
 def cell_role(cell):
-    """'solution', 'tests' or None, from the cell's text alone."""
+    """vocabulary.ANSWER, vocabulary.TEST or None, from the cell's text alone (the markers)."""
     if cell.cell_type != "code":
         return None
-    if SOLUTION_BEGIN in cell.source:
-        return "solution"
-    first_line = cell.source.split("\n", 1)[0]
-    if TEST_HEADER.match(first_line):
-        return "tests"
-    if first_line.startswith("# TESTS"):
+    delimiters = vocabulary.delimiters()
+    if delimiters.marker(delimiters.begin_solution) in cell.source:
+        return vocabulary.ANSWER
+    first_line = vocabulary.first_line(cell.source)
+    if vocabulary.test_header(first_line):
+        return vocabulary.TEST
+    if first_line.startswith(vocabulary.TEST_MARK):
         raise NotebookError(
             f"malformed test header {first_line!r}: expected '# TESTS <grade-id> <points>'"
         )
@@ -69,19 +71,19 @@ def cell_role(cell):
 
 def uses_answers(cell):
     """True for a code cell marked to run the student's answers (first line ``# USES YOUR CODE``)."""
-    return cell.cell_type == "code" and cell.source.split("\n", 1)[0].strip() == USES_ANSWERS
+    return cell.cell_type == "code" and vocabulary.uses_your_code(cell.source)
 
 
 def nbgrader_metadata(cell, slug):
     role = cell_role(cell)
-    if role == "solution":
+    if role == vocabulary.ANSWER:
         names = DEF.findall(cell.source)
         if not names:
             raise NotebookError(f"{slug}: an answer cell defines no function or class:\n{cell.source[:200]}")
         return {"grade": False, "solution": True, "locked": False,
                 "grade_id": f"{slug}-{names[0]}", "schema_version": 3}
-    if role == "tests":
-        m = TEST_HEADER.match(cell.source.split("\n", 1)[0])
+    if role == vocabulary.TEST:
+        m = vocabulary.test_header(cell.source)
         points = float(m["points"])
         return {"grade": True, "solution": False, "locked": True, "grade_id": m["grade_id"],
                 "points": int(points) if points.is_integer() else points, "schema_version": 3}
@@ -112,7 +114,7 @@ def graded_cells(nb):
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
         if meta:
-            role = "solution" if meta.get("solution") else "tests"
+            role = vocabulary.role(cell)
             out.append((meta["grade_id"], role, meta.get("points", 0)))
     return out
 
@@ -123,9 +125,9 @@ def exercises(nb):
     functions graded together by one visible and one hidden test cell)."""
     groups = []
     for grade_id, role, _ in graded_cells(nb):
-        if role == "solution" and (not groups or groups[-1][1]):
+        if role == vocabulary.ANSWER and (not groups or groups[-1][1]):
             groups.append(([], []))
         if not groups:
             raise NotebookError(f"test cell {grade_id!r} comes before any answer cell")
-        groups[-1][0 if role == "solution" else 1].append(grade_id)
+        groups[-1][0 if role == vocabulary.ANSWER else 1].append(grade_id)
     return [(tuple(answers), tuple(tests)) for answers, tests in groups]

@@ -15,8 +15,14 @@ The clean room (:mod:`coursetools.cleanroom`) gets the same jail with ``wrap(...
 course package and no PYTHONPATH, the reference packages' folders inside the Python installation
 (autograd's) covered by empty ones, and only ``wire.py`` and ``cleanroom_server.py`` bound, in
 ``/opt/coursetools-cleanroom``. :func:`check` proves both jails before a run.
+
+The grader holds all of this as one object: a :class:`Jail` (one per grading worker, with its own
+uid) or its unjailed twin :class:`NoJail` (``--no-sandbox``), with the same methods: a private
+``workdir()``, ``wrap``/``clean_wrap`` for the kernel's and the clean room's command lines,
+``prepare`` and ``give`` for the files the jailed uid must read, ``cleanup`` after a submission.
 """
 
+import contextlib
 import fcntl
 import functools
 import os
@@ -219,12 +225,12 @@ def check(limits=Limits()):
     if missing:
         raise SandboxError(f"the grading sandbox needs {', '.join(missing)} (Debian: apt-get install "
                            "bubblewrap util-linux mount); install them or pass --no-sandbox")
-    private = PrivateDir(BASE_UID, limits)
-    try:
+    jail = Jail(BASE_UID, limits)
+    with jail.workdir() as folder:
         probe = ("import socket, numpy, nnlib\n"
                  "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
                  "except OSError as exc:\n    print('offline', exc.errno)\n")
-        proc = subprocess.run(wrap([sys.executable, "-c", probe], private.path, BASE_UID, limits),
+        proc = subprocess.run(jail.wrap([sys.executable, "-c", probe], folder),
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or "offline" not in proc.stdout:
             raise SandboxError(f"a jailed Python failed to start (exit {proc.returncode}): "
@@ -236,10 +242,80 @@ def check(limits=Limits()):
                  "    try:\n        __import__(name)\n    except ImportError:\n        continue\n"
                  "    raise SystemExit('reachable: ' + name)\n"
                  "print('clean')\n")
-        argv = wrap([sys.executable, "-I", "-c", probe], private.path, BASE_UID, limits, clean=True)
+        argv = jail.clean_wrap([sys.executable, "-I", "-c", probe], folder)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or "clean" not in proc.stdout:
             raise SandboxError(f"the clean room's jail is not clean or does not start (exit "
                                f"{proc.returncode}): {(proc.stderr.strip() or proc.stdout.strip())[-800:]}")
-    finally:
-        private.close()
+
+
+# ---------------------------------------------------------------------------- the jail as one object
+
+
+class Jail:
+    """Everything the grader does to jail one worker's kernels, behind one interface.
+
+    ``uid`` is the worker's own jail uid (:func:`claim_uid`). :class:`NoJail` is its unjailed twin
+    (``--no-sandbox``): same methods, plain folders and plain commands, so the grading code never
+    asks which of the two it holds.
+    """
+
+    clean_server = f"{CLEAN}/cleanroom_server.py"  # where clean_wrap's jail shows the server
+
+    def __init__(self, uid, limits=Limits()):
+        self.uid, self.limits = uid, limits
+
+    @contextlib.contextmanager
+    def workdir(self):
+        """A private, size-capped, uid-owned folder for one kernel or clean room, gone afterwards."""
+        private = PrivateDir(self.uid, self.limits)
+        try:
+            yield private.path
+        finally:
+            private.close()
+
+    def wrap(self, command, workdir):
+        return wrap(command, workdir, self.uid, self.limits)
+
+    def clean_wrap(self, command, workdir):
+        return wrap(command, workdir, self.uid, self.limits, clean=True)
+
+    def prepare(self, workdir):
+        """Seed the folder's caches and hand everything in it to the jail uid, which must read it."""
+        seed_caches(workdir)
+        for item in Path(workdir).iterdir():
+            os.chown(item, self.uid, self.uid)
+
+    def give(self, path):
+        """Let the jail uid read one file the grader wrote (a kernel's connection file)."""
+        os.chown(path, self.uid, self.uid)
+
+    def cleanup(self):
+        """Kill whatever the jail uid left running (a fork bomb's children, say)."""
+        kill_uid(self.uid)
+
+
+class NoJail:
+    """The unjailed twin of :class:`Jail`, for trusted code (``--no-sandbox``, tests without root)."""
+
+    clean_server = str(ROOT / "coursetools" / "cleanroom_server.py")
+
+    @contextlib.contextmanager
+    def workdir(self):
+        with tempfile.TemporaryDirectory(prefix="coursetools-grade-") as folder:
+            yield Path(folder)
+
+    def wrap(self, command, workdir):
+        return list(command)
+
+    def clean_wrap(self, command, workdir):
+        return list(command)
+
+    def prepare(self, workdir):
+        pass
+
+    def give(self, path):
+        pass
+
+    def cleanup(self):
+        pass

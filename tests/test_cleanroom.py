@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from coursetools import cleanroom, judge, wire
+from coursetools import cleanroom, judge, sandbox, wire
 
 KERNEL = {"X_data": np.arange(3.0), "activations": "module", "helper_fn": "function"}
 
@@ -26,7 +26,7 @@ def fetch(name):
 
 @pytest.fixture
 def room(tmp_path):
-    r = cleanroom.CleanRoom(tmp_path, 0, False, fetch, timeout=20)
+    r = cleanroom.CleanRoom(tmp_path, sandbox.NoJail(), fetch, timeout=20)
     yield r
     r.close()
 
@@ -97,14 +97,14 @@ def test_helpers_never_report_routes(room):
 
 
 def test_a_hanging_call_times_out_and_a_dead_room_is_named(tmp_path):
-    r = cleanroom.CleanRoom(tmp_path, 0, False, fetch, timeout=2)
+    r = cleanroom.CleanRoom(tmp_path, sandbox.NoJail(), fetch, timeout=2)
     try:
         load(r, "def spin(z):\n    while True:\n        pass\n")
         with pytest.raises(CellTimeoutError):
             call(r, "spin", 1)
     finally:
         r.close()
-    r = cleanroom.CleanRoom(tmp_path, 0, False, fetch, timeout=20)
+    r = cleanroom.CleanRoom(tmp_path, sandbox.NoJail(), fetch, timeout=20)
     try:
         load(r, "import os\ndef die(z):\n    os._exit(3)\n")
         with pytest.raises(DeadKernelError, match="clean room"):

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from coursetools import ROOT, cluster, course, grade
+from coursetools import ROOT, cluster, course, grade, outcome
 from coursetools.__main__ import main as cli_main
 from coursetools.execute import kernel_env
 from tests.grader_bank.cases import CHAPTER
@@ -76,7 +76,7 @@ def graded(pristine, tmp_path_factory):
 def test_grades_equal_a_local_run(graded):
     local, local_statuses, remote, statuses, _, _ = graded
     assert statuses == local_statuses
-    assert statuses["reference"] == grade.GRADED and statuses["broken"].startswith(grade.MANUAL)
+    assert statuses["reference"] == grade.GRADED and statuses["broken"].startswith(outcome.MANUAL)
     assert scores(remote) == scores(local)
     assert read_csv(remote.root / "grades.csv") == read_csv(local.root / "grades.csv")
     for student in STUDENTS:

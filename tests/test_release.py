@@ -172,14 +172,14 @@ def test_release_has_no_solution_and_is_tagged(slug):
 def test_reference_answers_respect_their_forbidden_imports():
     """An answer cell marked `# nnlib: forbidden` must be solvable, and solved, without nnlib:
     the hardened grader sends any import of it to manual grading."""
-    from coursetools import bugs, judge
+    from coursetools import bugs, forbidden, vocabulary
 
     offenders = []
     for slug in chapter_slugs():
         for cell in notebooks.read(notebook_path(slug)).cells:
             if cell.cell_type == "code" and notebooks.cell_role(cell) == "solution" \
-                    and judge.forbids_nnlib(cell.source):
-                found = judge.forbidden_imports(bugs.answer_code(cell))
+                    and vocabulary.forbids_nnlib(cell.source):
+                found = forbidden.forbidden_imports(bugs.answer_code(cell))
                 if found:
                     offenders.append(f"{slug}: {found}")
     assert not offenders, offenders
