@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,11 +225,7 @@ def check(limits=Limits()):
         probe = ("import socket, numpy, nnlib\n"
                  "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
                  "except OSError as exc:\n    print('offline', exc.errno)\n")
-        proc = subprocess.run(wrap([sys.executable, "-c", probe], private.path, BASE_UID, limits),
-                              capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0 or "offline" not in proc.stdout:
-            raise SandboxError(f"a jailed Python failed to start (exit {proc.returncode}): "
-                               f"{proc.stderr.strip()[-800:]}; fix it or pass --no-sandbox")
+        kernel = wrap([sys.executable, "-c", probe], private.path, BASE_UID, limits)
         # The clean room's jail: numpy and its two files, and no way to the reference.
         probe = ("import numpy, os\n"
                  f"assert sorted(os.listdir({CLEAN!r})) == {sorted(CLEAN_FILES)!r}\n"
@@ -236,10 +233,16 @@ def check(limits=Limits()):
                  "    try:\n        __import__(name)\n    except ImportError:\n        continue\n"
                  "    raise SystemExit('reachable: ' + name)\n"
                  "print('clean')\n")
-        argv = wrap([sys.executable, "-I", "-c", probe], private.path, BASE_UID, limits, clean=True)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0 or "clean" not in proc.stdout:
+        room = wrap([sys.executable, "-I", "-c", probe], private.path, BASE_UID, limits, clean=True)
+        # Both jails start at once: each is mostly a Python loading numpy.
+        with ThreadPoolExecutor(2) as pool:
+            kernel, room = pool.map(lambda argv: subprocess.run(argv, capture_output=True, text=True,
+                                                                timeout=120), (kernel, room))
+        if kernel.returncode != 0 or "offline" not in kernel.stdout:
+            raise SandboxError(f"a jailed Python failed to start (exit {kernel.returncode}): "
+                               f"{kernel.stderr.strip()[-800:]}; fix it or pass --no-sandbox")
+        if room.returncode != 0 or "clean" not in room.stdout:
             raise SandboxError(f"the clean room's jail is not clean or does not start (exit "
-                               f"{proc.returncode}): {(proc.stderr.strip() or proc.stdout.strip())[-800:]}")
+                               f"{room.returncode}): {(room.stderr.strip() or room.stdout.strip())[-800:]}")
     finally:
         private.close()
