@@ -23,7 +23,9 @@ Feedback runs in the client either way (``--jobs`` processes), so only grading i
 """
 
 import argparse
+import contextlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,13 +52,43 @@ def enrol(c, chapter, n):
         c.submit(f"s{i:02d}", chapter, answers)
 
 
+CPU = {}  # argv tuple -> CPU seconds (user + sys) of the whole process tree, kernels included
+# A jailed kernel that the grader kills is not always waited for by its parent, so its CPU time may
+# never reach getrusage(RUSAGE_CHILDREN); a cgroup of its own counts every process of a run. Where
+# cgroup v1's cpuacct cannot be written (not root, cgroup v2 only), rusage is the fallback.
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def _cgroup(name):
+    folder = CPUACCT / f"coursetools-bench-{os.getpid()}-{name}"
+    try:
+        folder.mkdir()
+        int((folder / "cpuacct.usage").read_text())
+        return folder
+    except (OSError, ValueError):
+        return None
+
+
 def timed(argv, cwd):
+    """Wall-clock seconds of ``argv``; its process tree's CPU seconds go into ``CPU``."""
+    group = _cgroup(len(CPU))
+    join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env={**kernel_env(), "PYTHONPATH": REPO},
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, preexec_fn=join)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if group:
+        time.sleep(0.5)  # processes killed at the end of the run leave their group
+        CPU[tuple(argv)] = int((group / "cpuacct.usage").read_text()) / 1e9
+        with contextlib.suppress(OSError):
+            group.rmdir()
+    else:
+        CPU[tuple(argv)] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return wall
 
 
 def totals(c, chapter, n):
@@ -71,13 +103,20 @@ def bench(chapter, n, jobs, tmp):
     ours, grades_only = course.Course(tmp / chapter / "ours"), course.Course(tmp / chapter / "grades-only")
     shutil.copytree(plain.root, ours.root)
     shutil.copytree(plain.root, grades_only.root)
-    times = {step: timed([sys.executable, "-m", "nbgrader", step, *([chapter] if step != "export" else [])],
-                         plain.root) for step in PLAIN}
+    times = {}
+
+    def run(key, argv, cwd):
+        times[key] = timed(argv, cwd)
+        times[f"cpu {key}"] = CPU[tuple(argv)]
+
+    for step in PLAIN:
+        run(step, [sys.executable, "-m", "nbgrader", step, *([chapter] if step != "export" else [])],
+            plain.root)
     ours_cmd = [sys.executable, "-m", "coursetools", "grade", chapter]
     ours_cmd += ["--jobs", str(jobs)] if jobs else []
-    times["ours"] = timed([*ours_cmd, "--course", str(ours.root)], ours.root)
-    times["ours --grades-only"] = timed([*ours_cmd, "--grades-only", "--course", str(grades_only.root)],
-                                        grades_only.root)
+    run("ours", [*ours_cmd, "--course", str(ours.root)], ours.root)
+    run("ours --grades-only", [*ours_cmd, "--grades-only", "--course", str(grades_only.root)],
+        grades_only.root)
     expected = totals(plain, chapter, n)
     differ = {s: (expected[s], got[s]) for got in (totals(ours, chapter, n), totals(grades_only, chapter, n))
               for s in expected if expected[s] != got[s]}
@@ -118,7 +157,20 @@ def summary(times):
             f"{times['generate_feedback']:.1f} + export {times['export']:.1f}) vs coursetools grade "
             f"{times['ours']:.1f} s = {full / times['ours']:.2f}x; autograde only: nbgrader autograde "
             f"{times['autograde']:.1f} s vs coursetools grade --grades-only "
-            f"{times['ours --grades-only']:.1f} s = {times['autograde'] / times['ours --grades-only']:.2f}x")
+            f"{times['ours --grades-only']:.1f} s = {times['autograde'] / times['ours --grades-only']:.2f}x"
+            + cpu_summary(times))
+
+
+def cpu_summary(times):
+    """The same two ratios in CPU seconds (user + sys of each process tree), which load from other
+    processes barely changes: with 2 jobs, a wall-clock ratio is at most 2x the CPU ratio."""
+    if "cpu ours" not in times:
+        return ""
+    full = sum(times[f"cpu {step}"] for step in PLAIN)
+    return (f"; CPU time: full pipeline nbgrader {full:.1f} s vs coursetools grade {times['cpu ours']:.1f} s"
+            f" = {full / times['cpu ours']:.2f}x, autograde {times['cpu autograde']:.1f} s vs --grades-only "
+            f"{times['cpu ours --grades-only']:.1f} s = "
+            f"{times['cpu autograde'] / times['cpu ours --grades-only']:.2f}x")
 
 
 def main(argv=None):
@@ -130,7 +182,9 @@ def main(argv=None):
     parser.add_argument("--dask", action="store_true", help="one Dask worker against two (see above)")
     args = parser.parse_args(argv)
     chapters = args.chapters or [s for s in chapter_slugs() if bugs.load(s)]
-    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs; CPU time from "
+          + ("a cgroup per run (cpuacct)" if CPUACCT.is_dir() and os.access(CPUACCT, os.W_OK)
+             else "getrusage (a killed kernel's time may be missing)"), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [(bench_dask if args.dask else bench)(ch, args.per_chapter, args.jobs, Path(tmp))
                 for ch in chapters]

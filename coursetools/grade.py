@@ -381,12 +381,30 @@ def _grade_in_worker(course, student, timeout):
     return grade_submission(course, student, _worker["source"], timeout, _worker["jail"])
 
 
-def _preload():
-    """Import what the workers need once, here, before they fork, rather than once in each of them."""
+def _preload(feedback=False):
+    """Import what the workers need once, here, before they fork, rather than once in each of them.
+
+    Beyond the grading machinery: IPython (jupyter_client imports it to find the kernel's spec),
+    numpy and pyplot (the imports of most chapters' preludes, which the judge runs here), and with
+    ``feedback`` nbconvert's HTML exporter and what it renders with. About 1.5 s of CPU per worker.
+    """
+    import IPython  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
     import nbclient  # noqa: F401
     import nbgrader.api  # noqa: F401
     import nbgrader.converters  # noqa: F401
+    import numpy  # noqa: F401
     from jupyter_client import manager  # noqa: F401
+
+    if feedback:
+        import bs4  # noqa: F401
+        import nbconvert.exporters.html  # noqa: F401
+        import nbconvert.filters.markdown_mistune  # noqa: F401
+        import nbgrader.preprocessors  # noqa: F401
+        import pygments.formatters.html  # noqa: F401
+        import pygments.lexers.python  # noqa: F401
+
+        from . import feedback as _  # noqa: F401
 
 
 def check_course(course, assignment, db=None):
@@ -431,7 +449,7 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     kept = {s: outcome for s in students if (outcome := outcome_of(course, assignment, s)).by_hand}
     todo = [s for s in students if s not in kept]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-    _preload()
+    _preload(feedback)
     # Only local workers grade from it; a Dask worker loads the source folder it is sent.
     source = None if scheduler else load_source(course, assignment)
     remote = None

@@ -127,3 +127,23 @@ def test_widget_outputs_become_a_note():
     (output,) = feedback.without_widgets(nb).cells[0].outputs
     assert output.data == {"text/plain": feedback.WIDGET_NOTE}
     assert feedback.WIDGET_VIEW in nb.cells[0].outputs[0].data, "the notebook itself must not change"
+
+
+def test_one_typesetter_writes_each_page_as_a_process_of_its_own_would():
+    # A run typesets every page in one Node process: a page must not inherit anything from the ones
+    # before it (a \newcommand, an equation number, the glyphs already in the SVG cache).
+    defines = ("<html><body><p>$$\\newcommand{\\foo}{x^2}\\foo \\tag{1}$$ \\begin{equation}a=b"
+               "\\end{equation} $\\boldsymbol{W}$</p></body></html>")
+    uses = "<html><body><p>$\\foo$ \\begin{equation}c=d\\end{equation} $x^2$</p></body></html>"
+    fresh = []
+    for page in (defines, uses):
+        alone = feedback.Typesetter()
+        fresh.append(alone.typeset(page))
+        alone.close()
+    shared = feedback.Typesetter()
+    try:
+        reused = [shared.typeset(page) for page in (defines, uses, defines)]
+    finally:
+        shared.close()
+    assert reused == [fresh[0], fresh[1], fresh[0]], "a page typeset after others came out different"
+    assert shared.proc.returncode == 0, "the typesetter must end at the end of its input"
