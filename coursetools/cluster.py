@@ -130,20 +130,38 @@ def _worker_setup(jailed):
     return _local.jail
 
 
-def grade_task(source, files, assignment, student, timeout, jailed):
-    """One submission, on a worker: the result :func:`coursetools.grade.grade_submission` returns.
+# The sources this worker process has parsed, by their content: once per run, as a local run does.
+_sources, _sources_lock = {}, threading.Lock()
 
-    ``source`` is {"solutions": the assignment's source folder, "config": the course's settings}.
-    """
+
+def loaded_source(source, assignment):
+    """``source`` ({"solutions": the assignment's source folder, "config": the course's settings})
+    parsed by :func:`coursetools.grade.load_source`, once per worker process and shipped source."""
+    from . import grade
+
+    digest = hashlib.sha256(assignment.encode() + b"\0" + source["config"].encode())
+    for name in sorted(source["solutions"]):
+        digest.update(b"\0" + name.encode() + b"\0" + (source["solutions"][name] or b"/"))
+    key = digest.hexdigest()
+    with _sources_lock:
+        if key not in _sources:
+            with tempfile.TemporaryDirectory(prefix="coursetools-dask-source-") as tmp:
+                course = Path(tmp)
+                (course / "nbgrader_config.py").write_text(source["config"], encoding="utf-8")
+                unpack(source["solutions"], course / "solutions" / assignment)
+                _sources[key] = grade.load_source(course, assignment)
+        return _sources[key]
+
+
+def grade_task(source, files, assignment, student, timeout, jailed):
+    """One submission, on a worker: the result :func:`coursetools.grade.grade_submission` returns."""
     from . import grade
 
     jail = _worker_setup(jailed)
+    loaded = loaded_source(source, assignment)
     with tempfile.TemporaryDirectory(prefix="coursetools-dask-") as tmp:
-        course = Path(tmp)
-        (course / "nbgrader_config.py").write_text(source["config"], encoding="utf-8")
-        unpack(source["solutions"], course / "solutions" / assignment)
-        unpack(files, course / "submitted" / student / assignment)
-        return grade.grade_submission(course, student, grade.load_source(course, assignment), timeout, jail)
+        unpack(files, Path(tmp) / "submitted" / student / assignment)
+        return grade.grade_submission(tmp, student, loaded, timeout, jail)
 
 
 def code_digest():
