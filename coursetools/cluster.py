@@ -40,7 +40,6 @@ from . import ROOT
 
 CONNECT_TIMEOUT = 10   # seconds to reach the scheduler
 WORKER_WAIT = 30       # seconds to wait for the scheduler's first worker
-MAX_EXTRA_BYTES = 8 << 20  # files beside a notebook that grade_notebook copies (the rest it ignores)
 
 
 class ClusterError(RuntimeError):
@@ -63,6 +62,8 @@ def pack_submission(folder):
     Exactly what grading looks at: the notebooks (and any name ending in ``.ipynb``), and the files
     it copies beside them (``timestamp.txt``, data files under 8 MB).
     """
+    from .grade import MAX_EXTRA_BYTES
+
     out = {}
     for item in sorted(Path(folder).iterdir()):
         if item.is_file():

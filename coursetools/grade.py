@@ -110,6 +110,9 @@ from .outcome import (
 # globs autograded/*/<assignment>, which skips dot-folders, so it is neither taken for a student nor
 # copied into anyone's feedback/; and it is ignored by git with autograded/.
 STATUS_DIR = ".coursetools"
+# Files a student put beside a notebook up to this size are copied into the kernel's folder (data,
+# timestamp.txt); larger ones are ignored, in a local run and on a Dask worker alike.
+MAX_EXTRA_BYTES = 8 << 20
 # nbgrader's converters and plugins log every step at info and warning level; a class of hundreds
 # would drown the summary, which already reports what they warn about (late penalties).
 NBGRADER_LOG = logging.getLogger("coursetools.grade.nbgrader")
@@ -353,7 +356,7 @@ def grade_notebook(folder, src, timeout, jail, settings):
         try:
             # The student's own files beside the notebook, never the notebook folder itself.
             for item in folder.iterdir():
-                if item.is_file() and item.suffix != ".ipynb" and item.stat().st_size < (8 << 20):
+                if item.is_file() and item.suffix != ".ipynb" and item.stat().st_size < MAX_EXTRA_BYTES:
                     shutil.copy(item, workdir / item.name)
             jail.prepare(workdir)
             scores = execute(nb, src, workdir, jail, timeout, settings)
