@@ -188,7 +188,17 @@ class SandboxedKernelManager:
                 # does; a jailed one alone (the jail's cleanup kills the rest of its uid).
                 self.pgid = self.process.pid if isinstance(self.process, subprocess.Popen) else None
                 self.pid, self.cwd = self.process.pid, str(private)
-                return self.connection_info
+                # A client that connects before the kernel has bound its sockets waits out zmq's
+                # reconnect interval and a kernel_info round or two: connect once they exist.
+                info = self.connection_info
+                sockets = [Path(f"{info['ip']}-{info[f'{name}_port']}") for name in PORTS]
+                await _until(lambda: self.process.poll() is not None or all(p.exists() for p in sockets))
+                return info
+
+            async def kill(self, restart=False):
+                await super().kill(restart)
+                # jupyter_client then polls for the death every 0.1 s; it is seen at the first poll.
+                await _until(lambda: self.process is None or self.process.poll() is not None)
 
         class Manager(AsyncKernelManager):
             async def _async_pre_start_kernel(self, **kw):
@@ -201,6 +211,19 @@ class SandboxedKernelManager:
         # IPC sockets in the kernel's own folder: no TCP port, and no path shared with another kernel.
         return Manager(kernel_name="python3", transport="ipc", ip=str(private / "kernel-ipc"),
                        connection_file=str(private / "kernel.json"))
+
+
+PORTS = ("shell", "iopub", "stdin", "control", "hb")  # a kernel's sockets, by their connection file names
+
+
+async def _until(condition, timeout=30.0, interval=0.002):
+    """Return once ``condition()`` holds, or after ``timeout`` seconds (the caller's own checks follow)."""
+    import asyncio
+
+    for _ in range(int(timeout / interval)):
+        if condition():
+            return
+        await asyncio.sleep(interval)
 
 
 def execute_settings(course):
@@ -223,8 +246,9 @@ def execute(nb, src, private, jail, timeout, settings):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     skip_tag, extra_arguments = settings
+    # Killed at the end rather than asked to shut down: nothing of its state is needed any more.
     client = NotebookClient(nb, timeout=timeout, startup_timeout=60, kernel_name="python3",
-                            allow_errors=True, skip_cells_with_tag=skip_tag,
+                            allow_errors=True, skip_cells_with_tag=skip_tag, shutdown_kernel="immediate",
                             km=SandboxedKernelManager.create(private, jail),
                             extra_arguments=extra_arguments,
                             resources={"metadata": {"path": str(private)}})

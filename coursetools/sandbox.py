@@ -377,13 +377,19 @@ class Jail:
 
         if list(cmd[1:3]) != ["-m", "ipykernel_launcher"]:
             raise SandboxError(f"the jail starts ipykernel's kernel only, not {' '.join(cmd[:3])}")
+        env = {k: v for k, v in (os.environ if env is None else env).items() if k not in UNSET}
+        # What Python, BLAS and matplotlib read when they start (PYTHONHASHSEED, OPENBLAS_NUM_THREADS,
+        # MPLBACKEND...) was read by the server, not by the kernel: a kernel gets a server started
+        # with its own environment.
+        if self.server is not None and self.server.env != env:
+            self.server.close()
+            self.server = None
         if self.server is None:
             seed_caches(self._spool().path)  # the server's matplotlib reads its font list there, once
-            self.server = zygote.Zygote(self.server_argv())
-        env = {k: v for k, v in (os.environ if env is None else env).items() if k not in UNSET}
-        env |= jail_env(workdir)
+            self.server = zygote.Zygote(self.server_argv(), env)
         try:
-            return self.server.spawn(cmd[3:], workdir, env, self.uid, self.limits.rlimits())
+            return self.server.spawn(cmd[3:], workdir, env | jail_env(workdir), self.uid,
+                                     self.limits.rlimits())
         except zygote.ZygoteError as exc:
             raise SandboxError(str(exc)) from None
 

@@ -205,12 +205,13 @@ class KernelProcess:
 class Zygote:
     """The grader's handle on one worker's fork server, started by :meth:`start`.
 
-    ``argv`` is the server's jailed command line (from :meth:`sandbox.Jail.wrap_server`), with
-    ``{fd}`` where the server's end of the socket pair goes.
+    ``argv`` is the server's jailed command line (from :meth:`sandbox.Jail.server_argv`), with
+    ``{fd}`` where the server's end of the socket pair goes; ``env`` its environment (default:
+    this process's), which is its kernels' as far as what Python and the libraries read at start.
     """
 
-    def __init__(self, argv, timeout=120):
-        self.argv, self.timeout = argv, timeout
+    def __init__(self, argv, env=None, timeout=120):
+        self.argv, self.env, self.timeout = argv, env, timeout
         self.process = self.channel = self.reader = None
 
     def alive(self):
@@ -219,8 +220,9 @@ class Zygote:
     def start(self):
         ours, theirs = socket.socketpair()
         argv = [a.replace("{fd}", str(theirs.fileno())) for a in self.argv]
-        self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], env=self.env,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
         theirs.close()
         self.channel, self.reader = ours, ours.makefile("rb")
         ours.settimeout(self.timeout)

@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 import ipywidgets
 print('path', [p.replace(os.getcwd(), 'CWD') for p in sys.path])
+print('hash', hash('coursetools'))  # PYTHONHASHSEED, read when the interpreter starts
 print('bar', [c.__module__ for c in tqdm.__mro__ if c.__module__.startswith('tqdm.')][:2])
 plt.plot([0, 1], [1, 0])
 plt.show()
