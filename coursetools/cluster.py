@@ -25,6 +25,7 @@ crashed local worker does, and the class goes on.
 """
 
 import ast
+import atexit
 import hashlib
 import os
 import shutil
@@ -128,6 +129,7 @@ def _worker_setup(jailed):
         # Per thread, not per process: a worker started with --nthreads 2 runs two kernels at once,
         # and the cleanup after one submission (kill_uid) must not kill the other's.
         _local.jail = sandbox.Jail(sandbox.claim_uid())
+        atexit.register(_local.jail.close)  # its fork server, and its spool's mount
     return _local.jail
 
 

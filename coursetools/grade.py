@@ -81,10 +81,12 @@ import html
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,21 +173,57 @@ def load_source(course, assignment):
 
 
 class SandboxedKernelManager:
-    """Factory for a jupyter kernel manager whose kernel starts in ``jail`` (see :mod:`sandbox`)."""
+    """Factory for a jupyter kernel manager whose kernel ``jail`` starts (:meth:`sandbox.Jail.launch`)."""
 
     @staticmethod
     def create(private, jail):
         from jupyter_client.manager import AsyncKernelManager
+        from jupyter_client.provisioning import LocalProvisioner
+
+        class Provisioner(LocalProvisioner):
+            async def launch_kernel(self, cmd, **kwargs):
+                jail.give(self.parent.connection_file)  # the jailed uid must read its ports
+                self.process = jail.launch(cmd, private, **LocalProvisioner._scrub_kwargs(kwargs))
+                # An unjailed kernel leads a session of its own, signalled as a group as jupyter_client
+                # does; a jailed one alone (the jail's cleanup kills the rest of its uid).
+                self.pgid = self.process.pid if isinstance(self.process, subprocess.Popen) else None
+                self.pid, self.cwd = self.process.pid, str(private)
+                # A client that connects before the kernel has bound its sockets waits out zmq's
+                # reconnect interval and a kernel_info round or two: connect once they exist.
+                info = self.connection_info
+                sockets = [Path(f"{info['ip']}-{info[f'{name}_port']}") for name in PORTS]
+                await _until(lambda: self.process.poll() is not None or all(p.exists() for p in sockets))
+                return info
+
+            async def kill(self, restart=False):
+                await super().kill(restart)
+                # jupyter_client then polls for the death every 0.1 s; it is seen at the first poll.
+                await _until(lambda: self.process is None or self.process.poll() is not None)
 
         class Manager(AsyncKernelManager):
-            def format_kernel_cmd(self, extra_arguments=None):
-                cmd = super().format_kernel_cmd(extra_arguments)
-                jail.give(self.connection_file)  # the jailed uid must read its ports
-                return jail.wrap(cmd, private)
+            async def _async_pre_start_kernel(self, **kw):
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+                if self.provisioner is None:
+                    self.provisioner = Provisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                   parent=self)
+                return await super()._async_pre_start_kernel(**kw)
 
         # IPC sockets in the kernel's own folder: no TCP port, and no path shared with another kernel.
         return Manager(kernel_name="python3", transport="ipc", ip=str(private / "kernel-ipc"),
                        connection_file=str(private / "kernel.json"))
+
+
+PORTS = ("shell", "iopub", "stdin", "control", "hb")  # a kernel's sockets, by their connection file names
+
+
+async def _until(condition, timeout=30.0, interval=0.002):
+    """Return once ``condition()`` holds, or after ``timeout`` seconds (the caller's own checks follow)."""
+    import asyncio
+
+    for _ in range(int(timeout / interval)):
+        if condition():
+            return
+        await asyncio.sleep(interval)
 
 
 def execute_settings(course):
@@ -208,8 +246,9 @@ def execute(nb, src, private, jail, timeout, settings):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     skip_tag, extra_arguments = settings
+    # Killed at the end rather than asked to shut down: nothing of its state is needed any more.
     client = NotebookClient(nb, timeout=timeout, startup_timeout=60, kernel_name="python3",
-                            allow_errors=True, skip_cells_with_tag=skip_tag,
+                            allow_errors=True, skip_cells_with_tag=skip_tag, shutdown_kernel="immediate",
                             km=SandboxedKernelManager.create(private, jail),
                             extra_arguments=extra_arguments,
                             resources={"metadata": {"path": str(private)}})
@@ -331,7 +370,12 @@ def submission_timestamp(folder):
 def grade_submission(course, student, source, timeout=120, jail=None):
     """Grade one student's assignment against the loaded ``source``; never raises for a problem of
     the submission itself. ``jail`` defaults to :class:`sandbox.Jail` with the base uid."""
-    jail = jail or sandbox.Jail(sandbox.BASE_UID)
+    if jail is None:
+        jail = sandbox.Jail(sandbox.BASE_UID)
+        try:
+            return grade_submission(course, student, source, timeout, jail)
+        finally:
+            jail.close()
     folder = Path(course) / "submitted" / student / source.assignment
     result = {"student": student, "outcome": Outcome(GRADED), "notebooks": {}, "timestamp": None}
     try:
@@ -376,6 +420,9 @@ def _init_worker(jailed, source):
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # One uid per worker, so that one student's fork bomb cannot take another's process quota.
     _worker["jail"] = sandbox.Jail(sandbox.claim_uid()) if jailed else sandbox.NoJail()
+    # A pool worker ends through multiprocessing's exit functions, not atexit: the fork server stops
+    # and the spool is unmounted there.
+    multiprocessing.util.Finalize(None, _worker["jail"].close, exitpriority=10)
     # Inherited through the fork, not pickled: the source is parsed once per run, not per student.
     _worker["source"] = source
 

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,18 @@ class Limits:
     file_bytes: int = 64 << 20
     processes: int = 64
     private_bytes: int = 128 << 20
+
+    def rlimits(self):
+        """A kernel's rlimits, by their names in :mod:`resource` (soft and hard alike)."""
+        return {"RLIMIT_AS": self.memory_bytes, "RLIMIT_CPU": self.cpu_seconds,
+                "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_NPROC": self.processes, "RLIMIT_CORE": 0}
+
+
+PRLIMIT_FLAGS = {"RLIMIT_AS": "--as", "RLIMIT_CPU": "--cpu", "RLIMIT_FSIZE": "--fsize",
+                 "RLIMIT_NPROC": "--nproc", "RLIMIT_CORE": "--core"}
+# Set by ipykernel's launcher for a kernel whose parent it can poll; the jail's parent is outside
+# its PID namespace.
+UNSET = ("JPY_PARENT_PID",)
 
 
 def python_prefixes():
@@ -97,17 +110,25 @@ def reference_dirs():
     return sorted(set(out))
 
 
+def jail_env(private_dir, clean=False):
+    """The environment variables a jail sets: its private folder as home, temp and config dirs,
+    and the course packages' folder as the only PYTHONPATH (none in the clean room)."""
+    private = str(private_dir)
+    env = {"HOME": private, "TMPDIR": private, "MPLCONFIGDIR": private, "IPYTHONDIR": private}
+    return env | ({"MPLBACKEND": "Agg"} if clean else {"PYTHONPATH": LIB})
+
+
 def wrap(command, private_dir, uid, limits=Limits(), clean=False):
     """The argv that runs ``command`` jailed, with ``private_dir`` as its only writable folder.
 
     ``clean``: the clean room's jail, where the course packages are not bound and the reference
     packages' folders in the Python installation are empty; only :data:`CLEAN_FILES` appear, in
-    :data:`CLEAN`.
+    :data:`CLEAN`. ``uid`` None keeps root inside the jail, without rlimits: for the trusted fork
+    server only (:mod:`coursetools.zygote`), which drops to the jail uid in each kernel it forks.
     """
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            # The kernel's parent is outside the PID namespace: ipykernel must not poll for it.
-            "--unsetenv", "JPY_PARENT_PID", "--dev", "/dev", "--proc", "/proc",
+            *(x for name in UNSET for x in ("--unsetenv", name)), "--dev", "/dev", "--proc", "/proc",
             "--perms", "0755", "--tmpfs", "/tmp"]
     for folder in SYSTEM_DIRS:
         if os.path.islink(folder):
@@ -119,22 +140,22 @@ def wrap(command, private_dir, uid, limits=Limits(), clean=False):
     if clean:
         for folder in reference_dirs():
             argv += ["--perms", "0555", "--tmpfs", folder]
-        argv += _parents(f"{CLEAN}/x") + ["--unsetenv", "PYTHONPATH", "--setenv", "MPLBACKEND", "Agg"]
+        argv += _parents(f"{CLEAN}/x") + ["--unsetenv", "PYTHONPATH"]
         for name in CLEAN_FILES:
             argv += ["--ro-bind", str(ROOT / "coursetools" / name), f"{CLEAN}/{name}"]
     else:
-        argv += _parents(f"{LIB}/x") + ["--setenv", "PYTHONPATH", LIB]
+        argv += _parents(f"{LIB}/x")
         for package in ("nnlib", "coursetools"):
             argv += ["--ro-bind", str(ROOT / package), f"{LIB}/{package}"]
     private = str(private_dir)
-    argv += _parents(private) + ["--bind", private, private, "--chdir", private,
-                                 "--setenv", "HOME", private, "--setenv", "TMPDIR", private,
-                                 "--setenv", "MPLCONFIGDIR", private, "--setenv", "IPYTHONDIR", private]
-    argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-             "--inh-caps=-all", "--bounding-set=-all", "--",
-             "prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
-             f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
-    return argv + list(command)
+    argv += _parents(private) + ["--bind", private, private, "--chdir", private]
+    for name, value in jail_env(private, clean).items():
+        argv += ["--setenv", name, value]
+    if uid is not None:
+        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--", "prlimit",
+                 *(f"{PRLIMIT_FLAGS[name]}={value}" for name, value in limits.rlimits().items())]
+    return [*argv, "--", *command]
 
 
 def _parents(path):
@@ -147,13 +168,32 @@ def _parents(path):
 
 
 class PrivateDir:
-    """A size-capped tmpfs owned by ``uid``: the jailed kernel's whole writable world."""
+    """A size-capped tmpfs owned by ``uid``: the jailed kernel's whole writable world.
 
-    def __init__(self, uid, limits=Limits()):
-        self.path = Path(tempfile.mkdtemp(prefix="coursetools-grade-"))
+    In ``parent`` (default: the temp dir), which is a jail's :class:`Spool` when its kernels are
+    forked by the fork server, whose jail sees the new mount by propagation.
+    """
+
+    def __init__(self, uid, limits=Limits(), parent=None):
+        self.path = Path(tempfile.mkdtemp(prefix="coursetools-grade-", dir=parent))
         os.chmod(self.path, 0o755)
         _run(["mount", "-t", "tmpfs", "-o", f"size={limits.private_bytes},mode=0700,uid={uid},gid={uid}",
               "tmpfs", str(self.path)])
+
+    def close(self):
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Spool:
+    """A folder mounted as a shared mount point: what is mounted under it later (the kernels'
+    :class:`PrivateDir`) appears in every jail that binds it, the fork server's among them."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="coursetools-spool-"))
+        os.chmod(self.path, 0o711)  # each kernel reaches its own folder, and lists nothing
+        _run(["mount", "--bind", str(self.path), str(self.path)])
+        _run(["mount", "--make-shared", str(self.path)])
 
     def close(self):
         subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
@@ -198,15 +238,28 @@ def claim_uid():
     raise SandboxError("every jail uid is taken by other grading processes")
 
 
-def kill_uid(uid):
-    """SIGKILL every process left running as the jail's ``uid`` (a fork bomb's children, say)."""
+def kill_uid(uid, patience=10.0):
+    """SIGKILL every process left running as the jail's ``uid`` (a fork bomb's children, say), and
+    wait until they are gone: until reaped they still count against the uid's RLIMIT_NPROC, which
+    the next kernel, forked at once by the fork server, would otherwise hit when it starts threads."""
+    deadline = time.monotonic() + patience
+    while (pids := _processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        time.sleep(0.005)
+
+
+def _processes_of(uid):
+    found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             uids = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
             if int(uids.split()[1]) == uid:
-                os.kill(int(status.parent.name), 9)
+                found.append(int(status.parent.name))
         except (OSError, StopIteration, ValueError):
             continue  # the process ended while we looked
+    return found
 
 
 def _run(argv):
@@ -226,6 +279,14 @@ def check(limits=Limits()):
         raise SandboxError(f"the grading sandbox needs {', '.join(missing)} (Debian: apt-get install "
                            "bubblewrap util-linux mount); install them or pass --no-sandbox")
     jail = Jail(BASE_UID, limits)
+    try:
+        _probe_kernel_jails(jail)
+        _probe_fork_server(jail)
+    finally:
+        jail.close()
+
+
+def _probe_kernel_jails(jail):
     with jail.workdir() as folder:
         probe = ("import socket, numpy, nnlib\n"
                  "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
@@ -249,6 +310,27 @@ def check(limits=Limits()):
                                f"{proc.returncode}): {(proc.stderr.strip() or proc.stdout.strip())[-800:]}")
 
 
+def _probe_fork_server(jail):
+    """The kernels' way in: a fork server, started before a kernel's folder is mounted, sees that
+    folder (mount propagation), forks, and its child enters the jail as the uid and writes there."""
+    from . import zygote
+
+    server = zygote.Zygote(jail.server_argv(bare=True), timeout=60)
+    try:
+        server.start()
+        with jail.workdir() as folder:
+            child = server.spawn(None, folder, jail_env(folder), jail.uid, jail.limits.rlimits())
+            child.wait(60)
+            mark = folder / "forked"
+            if not mark.is_file() or mark.stat().st_uid != jail.uid:
+                raise SandboxError("the kernels' fork server forked a child that did not reach its folder "
+                                   "as the jail uid (is mount propagation available here?)")
+    except (zygote.ZygoteError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"the kernels' fork server does not work here: {exc}") from None
+    finally:
+        server.close()
+
+
 # ---------------------------------------------------------------------------- the jail as one object
 
 
@@ -257,28 +339,65 @@ class Jail:
 
     ``uid`` is the worker's own jail uid (:func:`claim_uid`). :class:`NoJail` is its unjailed twin
     (``--no-sandbox``): same methods, plain folders and plain commands, so the grading code never
-    asks which of the two it holds.
+    asks which of the two it holds. Kernels are forked by the worker's fork server
+    (:mod:`coursetools.zygote`), started at the first :meth:`launch`; :meth:`close` stops it.
     """
 
     clean_server = f"{CLEAN}/cleanroom_server.py"  # where clean_wrap's jail shows the server
 
     def __init__(self, uid, limits=Limits()):
         self.uid, self.limits = uid, limits
+        self.spool = self.server = None
 
     @contextlib.contextmanager
     def workdir(self):
         """A private, size-capped, uid-owned folder for one kernel or clean room, gone afterwards."""
-        private = PrivateDir(self.uid, self.limits)
+        private = PrivateDir(self.uid, self.limits, self._spool().path)
         try:
             yield private.path
         finally:
             private.close()
+
+    def _spool(self):
+        if self.spool is None:
+            self.spool = Spool()
+        return self.spool
 
     def wrap(self, command, workdir):
         return wrap(command, workdir, self.uid, self.limits)
 
     def clean_wrap(self, command, workdir):
         return wrap(command, workdir, self.uid, self.limits, clean=True)
+
+    def launch(self, cmd, workdir, env=None, **_popen):
+        """Start the kernel ``cmd`` (``python -m ipykernel_launcher ARGV``) in the jail, in ``workdir``
+        with ``env``: forked by the fork server, as the jail uid; a Popen-like
+        :class:`zygote.KernelProcess`. Its stdio is /dev/null, whatever else ``_popen`` asks."""
+        from . import zygote
+
+        if list(cmd[1:3]) != ["-m", "ipykernel_launcher"]:
+            raise SandboxError(f"the jail starts ipykernel's kernel only, not {' '.join(cmd[:3])}")
+        env = {k: v for k, v in (os.environ if env is None else env).items() if k not in UNSET}
+        # What Python, BLAS and matplotlib read when they start (PYTHONHASHSEED, OPENBLAS_NUM_THREADS,
+        # MPLBACKEND...) was read by the server, not by the kernel: a kernel gets a server started
+        # with its own environment.
+        if self.server is not None and self.server.env != env:
+            self.server.close()
+            self.server = None
+        if self.server is None:
+            seed_caches(self._spool().path)  # the server's matplotlib reads its font list there, once
+            self.server = zygote.Zygote(self.server_argv(), env)
+        try:
+            return self.server.spawn(cmd[3:], workdir, env | jail_env(workdir), self.uid,
+                                     self.limits.rlimits())
+        except zygote.ZygoteError as exc:
+            raise SandboxError(str(exc)) from None
+
+    def server_argv(self, bare=False):
+        """The fork server's command line, jailed as root with the spool as its folder (``bare``:
+        without the kernel's imports, for :func:`check`)."""
+        command = [sys.executable, "-m", "coursetools.zygote", "{fd}", *(["--bare"] if bare else [])]
+        return wrap(command, self._spool().path, None, self.limits)
 
     def prepare(self, workdir):
         """Seed the folder's caches and hand everything in it to the jail uid, which must read it."""
@@ -293,6 +412,15 @@ class Jail:
     def cleanup(self):
         """Kill whatever the jail uid left running (a fork bomb's children, say)."""
         kill_uid(self.uid)
+
+    def close(self):
+        """Stop the fork server and unmount the spool; the jail can be used again afterwards."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 class NoJail:
@@ -311,6 +439,11 @@ class NoJail:
     def clean_wrap(self, command, workdir):
         return list(command)
 
+    def launch(self, cmd, workdir, **popen):
+        from jupyter_client.launcher import launch_kernel
+
+        return launch_kernel(cmd, **{**popen, "cwd": str(workdir)})
+
     def prepare(self, workdir):
         pass
 
@@ -318,4 +451,7 @@ class NoJail:
         pass
 
     def cleanup(self):
+        pass
+
+    def close(self):
         pass

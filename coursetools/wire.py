@@ -6,8 +6,9 @@ package), so the sides cannot disagree. It imports only the standard library and
 is imported lazily, and only where :data:`NNLIB` is allowed and an nnlib object is met.
 
 What is carried: None, bools, numbers, strings, lists, tuples, dicts with string keys, numeric
-numpy arrays and scalars (``.npy`` with ``allow_pickle=False``), numpy Generators by their bit
-generator's name and state (allow-listed bit generators only), and nnlib's ``NERWindows``,
+numpy arrays and scalars (their dtype as numpy spells it, ``"<f8"``, their shape, and their bytes in
+C order, base64: :func:`array_node`), numpy Generators by their bit generator's name and state
+(allow-listed bit generators only), and nnlib's ``NERWindows``,
 ``WindowScorer`` and ``MLP`` by their own plain-data ``config()``, rebuilt with their own
 ``from_config`` (which checks the shapes before anything is built). Nothing received is unpickled
 or executed: a tampered sender can send back only data, that is a wrong answer.
@@ -26,8 +27,9 @@ protocol) to call it, with the arguments' current state going along both ways.
 import base64
 import builtins
 import importlib
-import io
 import json
+import math
+import re
 import sys
 
 import numpy as np
@@ -36,6 +38,10 @@ MIME = "application/x-coursetools-result+json"
 PROMPT = "coursetools-callback:"
 MAX_CHARS = 32 << 20      # the largest message read
 MAX_DEPTH = 64            # the deepest nesting decoded
+MAX_DIMS = 32             # the most dimensions of an array decoded
+# A numeric dtype as numpy's dtype.str spells it (byte order, kind, item size): nothing else reaches
+# np.dtype, whose parser knows far more than numbers (and warns on some of it).
+NUMERIC_DTYPE = re.compile(r"[<>|][biuf][0-9]{1,2}")
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 # Exceptions that cross over as themselves, so that a test's `except ValueError` still works.
 EXCEPTIONS = ("ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError", "IndexError",
@@ -88,6 +94,55 @@ def generator(state):
     return np.random.Generator(bit_generator)
 
 
+def array_node(kind, value):
+    """A numeric array or numpy scalar as a node of ``kind``: dtype (with its byte order), shape and
+    C-order bytes, whatever the layout of ``value`` (``tobytes`` keeps a 0-d array 0-d, where
+    ``np.ascontiguousarray`` would make it 1-d)."""
+    arr = np.asarray(value)
+    return {"t": kind, "d": arr.dtype.str, "s": list(arr.shape),
+            "v": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def node_array(node):
+    """The array an :func:`array_node` node carries, writable and owning its memory; else
+    :class:`WireError`."""
+    dtype, shape = _dtype(node.get("d")), _shape(node.get("s"))
+    if type(node["v"]) is not str:
+        raise WireError("malformed array: its bytes must be base64 text")
+    try:
+        raw = base64.b64decode(node["v"], validate=True)
+    except ValueError:
+        raise WireError("malformed array: its bytes are not valid base64") from None
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if len(raw) != expected:
+        raise WireError(f"malformed array: {len(raw)} bytes for shape {str(shape)[:100]} of {dtype.str}, "
+                        f"not {str(expected)[:40]}")
+    try:
+        return np.frombuffer(raw, dtype).reshape(shape).copy()  # a copy: frombuffer's view is read-only
+    except ValueError as exc:  # a zero-size array whose other sizes numpy cannot index
+        raise WireError(f"malformed array: shape {str(shape)[:100]}: {exc}") from None
+
+
+def _dtype(text):
+    if type(text) is not str or not NUMERIC_DTYPE.fullmatch(text):
+        raise WireError(f"malformed array: dtype {str(text)[:40]!r} is not a numeric dtype such as '<f8'")
+    try:
+        dtype = np.dtype(text)
+    except TypeError:
+        raise WireError(f"malformed array: dtype {text!r} is not understood") from None
+    if dtype.kind not in "biuf" or dtype.str != text:
+        raise WireError(f"malformed array: dtype {text!r} is not a numeric dtype as numpy spells it")
+    return dtype
+
+
+def _shape(value):
+    if (type(value) is not list or len(value) > MAX_DIMS
+            or not all(type(n) is int and n >= 0 for n in value)):
+        raise WireError(f"malformed array: shape {str(value)[:100]} is not a list of at most "
+                        f"{MAX_DIMS} non-negative ints")
+    return tuple(value)
+
+
 def loads(text):
     """A message read from the other side: JSON within the size limit, else :class:`WireError`."""
     if not isinstance(text, (str, bytes)):
@@ -98,10 +153,6 @@ def loads(text):
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"not JSON: {str(exc)[:200]}") from None
-
-
-def dumps(value):
-    return json.dumps(value, allow_nan=True)
 
 
 class Wire:
@@ -135,13 +186,10 @@ class Wire:
             return {"t": kind, "v": [self.encode(v) for v in value]}
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {"t": "dict", "v": {k: self.encode(v) for k, v in value.items()}}
-        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biuf":
-            buf = io.BytesIO()
-            np.save(buf, np.asarray(value), allow_pickle=False)
-            if isinstance(value, np.ndarray):
-                self._remember(value)
-            kind = "scalar" if isinstance(value, np.generic) else "array"
-            return {"t": kind, "v": base64.b64encode(buf.getvalue()).decode()}
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            return array_node("scalar", value)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            return array_node("array", self._remember(value))
         if isinstance(value, np.random.Generator):
             state = Wire().encode(value.bit_generator.state)
             self._remember(value)
@@ -194,11 +242,7 @@ class Wire:
                 raise WireError("malformed dict")
             return {str(k): self._decode(v, depth + 1) for k, v in value.items()}
         if kind in ("array", "scalar"):
-            if not isinstance(value, str):
-                raise WireError("malformed array")
-            arr = np.load(io.BytesIO(base64.b64decode(value, validate=True)), allow_pickle=False)
-            if arr.dtype.kind not in "biuf":
-                raise WireError(f"dtype {arr.dtype} is not numeric")
+            arr = node_array(node)
             if kind == "scalar":
                 if arr.shape != ():
                     raise WireError("malformed scalar")

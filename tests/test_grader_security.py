@@ -136,6 +136,8 @@ def test_sandbox_held(graded):
     assert "CONNECTED" not in output_text(c, "network")
     assert "no network" in output_text(c, "network")
     assert "disk refused" in output_text(c, "fill-disk")
+    server = output_text(c, "reach-fork-server")
+    assert server.count("server untouched") == 3 and "REACHED" not in server
     reading = output_text(c, "read-source")
     assert "nbgrader" not in reading and "gradebook.db" not in reading
 

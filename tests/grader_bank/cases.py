@@ -79,6 +79,19 @@ CASES = [
         "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
         "    print('CONNECTED')\n"
         "except OSError as e:\n    print('no network:', e)")),
+    # The fork server the kernel was forked from is its parent, and root: out of reach.
+    Case("reach-fork-server", "zero", _probe(
+        "import os, signal\nserver = os.getppid()\n"
+        "for attempt in (lambda: os.kill(server, signal.SIGSTOP),\n"
+        "                lambda: open(f'/proc/{server}/mem', 'rb'), lambda: os.setuid(0)):\n"
+        "    try:\n        attempt()\n        print('FORK SERVER REACHED')\n"
+        "    except OSError as e:\n        print('server untouched:', type(e).__name__)")),
+    # A child left behind that, once its own submission is done, kills whatever its uid may signal:
+    # the next submissions of the same worker must not meet it (the jail's cleanup kills it first).
+    Case("lurker", "capped", _probe(
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(2)\n    for _ in range(300):\n"
+        "        try:\n            os.kill(-1, 9)\n        except OSError:\n            pass\n"
+        "        time.sleep(0.1)\n    os._exit(0)")),
     Case("huge-line", "zero", _probe("print('A' * 50_000_000)")),
     Case("huge-image", "zero", _probe(
         "import os\nfrom IPython.display import Image, display\n"
