@@ -177,6 +177,7 @@ class SandboxedKernelManager:
 
     @staticmethod
     def create(private, jail):
+        from jupyter_client.connect import port_names
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_client.provisioning import LocalProvisioner
 
@@ -191,7 +192,7 @@ class SandboxedKernelManager:
                 # A client that connects before the kernel has bound its sockets waits out zmq's
                 # reconnect interval and a kernel_info round or two: connect once they exist.
                 info = self.connection_info
-                sockets = [Path(f"{info['ip']}-{info[f'{name}_port']}") for name in PORTS]
+                sockets = [Path(f"{info['ip']}-{info[name]}") for name in port_names]
                 await _until(lambda: self.process.poll() is not None or all(p.exists() for p in sockets))
                 return info
 
@@ -211,9 +212,6 @@ class SandboxedKernelManager:
         # IPC sockets in the kernel's own folder: no TCP port, and no path shared with another kernel.
         return Manager(kernel_name="python3", transport="ipc", ip=str(private / "kernel-ipc"),
                        connection_file=str(private / "kernel.json"))
-
-
-PORTS = ("shell", "iopub", "stdin", "control", "hb")  # a kernel's sockets, by their connection file names
 
 
 async def _until(condition, timeout=30.0, interval=0.002):
