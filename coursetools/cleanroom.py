@@ -58,8 +58,12 @@ class CleanRoom:
     # ------------------------------------------------------------------ the line protocol
 
     def _send(self, message):
+        self._send_text(json.dumps(message))
+
+    def _send_text(self, text):
+        """One line of JSON ``text`` (``json.dumps`` writes no newline into it)."""
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.write((text + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise DeadKernelError("the clean room died (killed, out of memory or over a limit)") from None
@@ -101,7 +105,7 @@ class CleanRoom:
             if op == "fetch":
                 self._send(self.fetch(str(reply.get("name"))))
             elif op == "callback" and answer is not None:
-                self._send(json.loads(answer(str(reply.get("prompt", "")))))
+                self._send_text(answer(str(reply.get("prompt", ""))))  # already JSON
             elif op == "callback":
                 self._send({"raised": "RuntimeError", "message": "no callback here"})
             else:

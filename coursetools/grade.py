@@ -83,9 +83,11 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -177,6 +179,7 @@ class SandboxedKernelManager:
 
     @staticmethod
     def create(private, jail):
+        from jupyter_client.asynchronous import AsyncKernelClient
         from jupyter_client.connect import port_names
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_client.provisioning import LocalProvisioner
@@ -201,6 +204,26 @@ class SandboxedKernelManager:
                 # jupyter_client then polls for the death every 0.1 s; it is seen at the first poll.
                 await _until(lambda: self.process is None or self.process.poll() is not None)
 
+        class Client(AsyncKernelClient):
+            async def wait_for_ready(self, timeout=None):
+                """jupyter_client's wait (a kernel_info reply, then one IOPub message to show that IOPub
+                is connected) without its last step, which listens to IOPub until it has been silent
+                for 0.2 s: every kernel start paid those 0.2 s, and nbclient, like the judge, reads
+                only the messages of its own requests."""
+                timeout = timeout or 60
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    self.kernel_info()
+                    with contextlib.suppress(queue.Empty):
+                        reply = await self.shell_channel.get_msg(timeout=1)
+                        if reply["msg_type"] == "kernel_info_reply":
+                            await self.iopub_channel.get_msg(timeout=0.2)
+                            self._handle_kernel_info_reply(reply)
+                            return
+                    if not await self.is_alive():
+                        raise RuntimeError("Kernel died before replying to kernel_info")
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
         class Manager(AsyncKernelManager):
             async def _async_pre_start_kernel(self, **kw):
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
@@ -211,7 +234,7 @@ class SandboxedKernelManager:
 
         # IPC sockets in the kernel's own folder: no TCP port, and no path shared with another kernel.
         return Manager(kernel_name="python3", transport="ipc", ip=str(private / "kernel-ipc"),
-                       connection_file=str(private / "kernel.json"))
+                       connection_file=str(private / "kernel.json"), client_factory=Client)
 
 
 async def _until(condition, timeout=30.0, interval=0.002):
@@ -414,10 +437,10 @@ def grade_notebook(folder, src, timeout, jail, settings):
 _worker = {}
 
 
-def _init_worker(jailed, source):
+def _init_worker(jails, free, source):
+    """Take one of the run's ``jails`` (its index from the queue ``free``) for this worker."""
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    # One uid per worker, so that one student's fork bomb cannot take another's process quota.
-    _worker["jail"] = sandbox.Jail(sandbox.claim_uid()) if jailed else sandbox.NoJail()
+    _worker["jail"] = jails[free.get()]
     # A pool worker ends through multiprocessing's exit functions, not atexit: the fork server stops
     # and the spool is unmounted there.
     multiprocessing.util.Finalize(None, _worker["jail"].close, exitpriority=10)
@@ -497,48 +520,83 @@ def grade_all(course, assignment, students=None, jobs=None, timeout=120, jailed=
     kept = {s: outcome for s in students if (outcome := outcome_of(course, assignment, s)).by_hand}
     todo = [s for s in students if s not in kept]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-    _preload(feedback)
-    # Only local workers grade from it; a Dask worker loads the source folder it is sent.
-    source = None if scheduler else load_source(course, assignment)
-    remote = None
-    if scheduler:
-        from . import cluster
+    with contextlib.ExitStack() as stack:
+        # Started before this process's own imports and checks, which they overlap.
+        jails = _worker_jails(stack, jobs, jailed, start=not scheduler)
+        _preload(feedback)
+        # Only local workers grade from it; a Dask worker loads the source folder it is sent.
+        source = None if scheduler else load_source(course, assignment)
+        remote = None
+        if scheduler:
+            from . import cluster
 
-        try:  # the scheduler answers, has workers, and each runs this code and can jail a kernel
-            remote = cluster.Remote(scheduler, jailed)
-        except cluster.ClusterError as exc:
-            raise GradeError(str(exc)) from None
-    elif jailed:
-        sandbox.check()
-    if remote:
-        with remote:
-            results = remote.grade(course, assignment, todo, timeout, progress, course_config(course))
-    # Forked after the Dask client (and its event-loop thread) has closed; in a Dask run it only
-    # writes feedback.
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=(jailed, source)) as pool:
-        if not remote:
-            results = _in_workers(pool, _grade_in_worker, todo, (str(course),), (timeout,), "grading",
-                                  progress)
-        for student, result in results.items():
-            if isinstance(result, Exception):
-                results[student] = {"student": student, "notebooks": {}, "timestamp": None,
-                                    "outcome": Outcome.manual(f"{WORKER_FAILED} ({result})")}
-        late = LatePenalties(course)
-        with gradebook(course, db) as gb:  # one writer, in a fixed order
-            for student in todo:
-                record(gb, course, assignment, results[student], late)
-        if feedback:
-            graded = [s for s in todo if results[s]["outcome"].graded]
-            failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (db,),
-                                 "feedback", progress)
-            errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
-            for student in todo:
-                if not results[student]["outcome"].graded:
-                    write_page(course, assignment, student)
-            if errors:
-                raise GradeError("feedback failed for " + "; ".join(errors))
+            try:  # the scheduler answers, has workers, and each runs this code and can jail a kernel
+                remote = cluster.Remote(scheduler, jailed)
+            except cluster.ClusterError as exc:
+                raise GradeError(str(exc)) from None
+        elif jailed:
+            sandbox.check()
+        if remote:
+            with remote:
+                results = remote.grade(course, assignment, todo, timeout, progress, course_config(course))
+        # Forked after the Dask client (and its event-loop thread) has closed; in a Dask run it only
+        # writes feedback.
+        with _pool(jails, source) as pool:
+            if not remote:
+                results = _in_workers(pool, _grade_in_worker, todo, (str(course),), (timeout,), "grading",
+                                      progress)
+            for student, result in results.items():
+                if isinstance(result, Exception):
+                    results[student] = {"student": student, "notebooks": {}, "timestamp": None,
+                                        "outcome": Outcome.manual(f"{WORKER_FAILED} ({result})")}
+            late = LatePenalties(course)
+            with gradebook(course, db) as gb:  # one writer, in a fixed order
+                for student in todo:
+                    record(gb, course, assignment, results[student], late)
+            if feedback:
+                _feedback(pool, course, assignment, todo, results, db, progress)
     return {s: (kept.get(s) or results[s]["outcome"]).text for s in students}
+
+
+def _worker_jails(stack, jobs, jailed, start):
+    """One jail per worker, closed with ``stack``; with ``start``, their fork servers start now.
+
+    One uid per worker, so that one student's fork bomb cannot take another's process quota. The
+    jails are made here and forked into the workers: each worker stops its own server when it ends,
+    and this process, which started them, reaps them.
+    """
+    if jailed and start:
+        sandbox.check_tools()  # its message, rather than a failed mount's
+    jails = []
+    for _ in range(jobs):
+        jails.append(sandbox.Jail(sandbox.claim_uid()) if jailed else sandbox.NoJail())
+        stack.callback(jails[-1].close)
+        if start:
+            jails[-1].start(kernel_env())
+    return jails
+
+
+def _pool(jails, source):
+    """A pool of forked workers, one per jail (each takes its own, see :func:`_init_worker`)."""
+    context = multiprocessing.get_context("fork")
+    free = context.SimpleQueue()
+    for index in range(len(jails)):
+        free.put(index)
+    return ProcessPoolExecutor(len(jails), mp_context=context, initializer=_init_worker,
+                               initargs=(jails, free, source))
+
+
+def _feedback(pool, course, assignment, todo, results, db, progress):
+    """Each graded student's feedback written by the pool; a page saying why for the others."""
+    graded = [s for s in todo if results[s]["outcome"].graded]
+    failed = _in_workers(pool, write_feedback, graded, (str(course), assignment), (db,), "feedback",
+                         progress)
+    errors = [f"{s}: {e}" for s, e in failed.items() if e is not None]
+    for student in todo:
+        if not results[student]["outcome"].graded:
+            write_page(course, assignment, student)
+    if errors:
+        raise GradeError("feedback failed for " + "; ".join(errors))
 
 
 def _in_workers(pool, function, students, before, after, desc, progress):

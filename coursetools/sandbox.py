@@ -271,6 +271,17 @@ def _run(argv):
 
 def check(limits=Limits()):
     """Raise :class:`SandboxError` unless a jailed Python can start here, with numpy and no network."""
+    check_tools()
+    jail = Jail(BASE_UID, limits)
+    try:
+        _probe_kernel_jails(jail)
+        _probe_fork_server(jail)
+    finally:
+        jail.close()
+
+
+def check_tools():
+    """Raise :class:`SandboxError` unless this process is root and has the sandbox's tools."""
     if os.geteuid() != 0:
         raise SandboxError("the grading sandbox needs root (to mount a private tmpfs and drop to an "
                            "unprivileged uid); run as root or pass --no-sandbox")
@@ -278,12 +289,6 @@ def check(limits=Limits()):
     if missing:
         raise SandboxError(f"the grading sandbox needs {', '.join(missing)} (Debian: apt-get install "
                            "bubblewrap util-linux mount); install them or pass --no-sandbox")
-    jail = Jail(BASE_UID, limits)
-    try:
-        _probe_kernel_jails(jail)
-        _probe_fork_server(jail)
-    finally:
-        jail.close()
 
 
 def _probe_kernel_jails(jail):
@@ -340,7 +345,8 @@ class Jail:
     ``uid`` is the worker's own jail uid (:func:`claim_uid`). :class:`NoJail` is its unjailed twin
     (``--no-sandbox``): same methods, plain folders and plain commands, so the grading code never
     asks which of the two it holds. Kernels are forked by the worker's fork server
-    (:mod:`coursetools.zygote`), started at the first :meth:`launch`; :meth:`close` stops it.
+    (:mod:`coursetools.zygote`), started by :meth:`start` or else at the first :meth:`launch`;
+    :meth:`close` stops it.
     """
 
     clean_server = f"{CLEAN}/cleanroom_server.py"  # where clean_wrap's jail shows the server
@@ -385,13 +391,21 @@ class Jail:
             self.server.close()
             self.server = None
         if self.server is None:
-            seed_caches(self._spool().path)  # the server's matplotlib reads its font list there, once
-            self.server = zygote.Zygote(self.server_argv(), env)
+            self.start(env)
         try:
             return self.server.spawn(cmd[3:], workdir, env | jail_env(workdir), self.uid,
                                      self.limits.rlimits())
         except zygote.ZygoteError as exc:
             raise SandboxError(str(exc)) from None
+
+    def start(self, env):
+        """Start the fork server for kernels launched with ``env`` (less :data:`UNSET`), and return
+        while it imports; :meth:`launch` starts it anyway, this only starts it sooner."""
+        from . import zygote
+
+        seed_caches(self._spool().path)  # the server's matplotlib reads its font list there, once
+        self.server = zygote.Zygote(self.server_argv(), env)
+        self.server.start()
 
     def server_argv(self, bare=False):
         """The fork server's command line, jailed as root with the spool as its folder (``bare``:
@@ -443,6 +457,9 @@ class NoJail:
         from jupyter_client.launcher import launch_kernel
 
         return launch_kernel(cmd, **{**popen, "cwd": str(workdir)})
+
+    def start(self, env):
+        pass
 
     def prepare(self, workdir):
         pass

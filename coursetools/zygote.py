@@ -208,14 +208,21 @@ class Zygote:
     ``argv`` is the server's jailed command line (from :meth:`sandbox.Jail.server_argv`), with
     ``{fd}`` where the server's end of the socket pair goes; ``env`` its environment (default:
     this process's), which is its kernels' as far as what Python and the libraries read at start.
+
+    :meth:`start` returns at once and the server imports while the caller goes on; the first
+    :meth:`spawn` waits for it to be ready. A handle may be started in one process and used in a
+    child forked from it (a grading run starts its workers' servers before it forks them): the
+    server is watched and killed through a pidfd, which works from any process holding it, and is
+    reaped by the process that started it.
     """
 
     def __init__(self, argv, env=None, timeout=120):
         self.argv, self.env, self.timeout = argv, env, timeout
-        self.process = self.channel = self.reader = None
+        self.process = self.channel = self.reader = self.pidfd = None
+        self.ready = False
 
     def alive(self):
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and not select.select([self.pidfd], [], [], 0)[0]
 
     def start(self):
         ours, theirs = socket.socketpair()
@@ -223,26 +230,34 @@ class Zygote:
         self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], env=self.env,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
+        self.pidfd, self.owner, self.ready = os.pidfd_open(self.process.pid), os.getpid(), False
         theirs.close()
         self.channel, self.reader = ours, ours.makefile("rb")
         ours.settimeout(self.timeout)
+
+    def _await_ready(self):
         try:
             line = self.reader.readline()
         except OSError as exc:
             line = f"{exc}".encode()
         if line != READY:
+            stderr = self._stderr()
             self.close()
             raise ZygoteError(f"the kernels' fork server did not start: {line.decode(errors='replace')[:500]}"
-                              f"{self._stderr()}")
+                              f"{stderr}")
+        self.ready = True
 
     def spawn(self, argv, cwd, env, uid, limits):
         """A :class:`KernelProcess`: ``python -m ipykernel_launcher ARGV``, forked, in ``cwd`` as ``uid``.
 
         ``argv`` None forks a child that only enters the jail and leaves the file ``forked`` in ``cwd``.
         """
-        if not self.alive():
+        if not self.alive() and self.ready:
             self.close()
+        if self.process is None:
             self.start()
+        if not self.ready:
+            self._await_ready()
         request = {"argv": None if argv is None else list(argv), "cwd": str(cwd), "env": dict(env),
                    "uid": uid, "limits": limits}
         try:
@@ -254,12 +269,13 @@ class Zygote:
         if message != b"forked\n" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
+            stderr = self._stderr()
             self.close()
-            raise ZygoteError(f"the kernels' fork server failed to fork a kernel{self._stderr()}")
+            raise ZygoteError(f"the kernels' fork server failed to fork a kernel{stderr}")
         return KernelProcess(fds[0])
 
     def _stderr(self):
-        if self.process is None or self.process.poll() is None:
+        if self.process is None or self.alive():
             return ""
         return f" ({self.process.stderr.read().decode(errors='replace').strip()[-800:]})"
 
@@ -268,12 +284,16 @@ class Zygote:
             if stream is not None:
                 stream.close()
         self.reader = self.channel = None
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        if os.getpid() == self.owner:
             self.process.wait()
-            self.process.stderr.close()
-            self.process = None
+        os.close(self.pidfd)
+        self.process.stderr.close()
+        self.process = self.pidfd = None
+        self.ready = False
 
 
 if __name__ == "__main__":

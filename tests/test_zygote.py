@@ -7,6 +7,7 @@ it was forked from, nor to the kernel forked before it.
 """
 
 import json
+import multiprocessing
 import socket
 import subprocess
 import sys
@@ -139,6 +140,36 @@ def test_a_killed_kernel_is_seen_dead_and_the_server_lives_on(jail):
         checks.assert_true(process.wait(30) == -9, "a killed kernel must report -SIGKILL")
         checks.assert_true(jail.server.alive(), "the fork server must outlive its kernels")
         jail.cleanup()
+
+
+def fork_from_inherited_server(jail, report):
+    """In a forked child, as in a grading worker: fork through the server the parent started, stop it."""
+    with jail.workdir() as folder:
+        child = jail.server.spawn(None, folder, sandbox.jail_env(folder), jail.uid, jail.limits.rlimits())
+        child.wait(60)
+        report.put(("forked", (folder / "forked").exists(), jail.server.alive()))
+    jail.close()
+
+
+@pytest.mark.sandbox
+def test_a_server_started_before_the_fork_serves_the_forked_worker_and_is_reaped_by_its_starter():
+    jail = sandbox.Jail(sandbox.claim_uid())
+    try:
+        jail.start(kernel_env())  # returns while the server imports, as a grading run's does
+        server = jail.server.process
+        context = multiprocessing.get_context("fork")
+        report = context.SimpleQueue()
+        worker = context.Process(target=fork_from_inherited_server, args=(jail, report))
+        worker.start()
+        worker.join(120)
+        got = None if report.empty() else report.get()
+        checks.assert_true(worker.exitcode == 0 and got == ("forked", True, True),
+                           f"the worker could not fork through the inherited server (exit {worker.exitcode}, "
+                           f"it reported {got})")
+        checks.assert_true(not jail.server.alive(), "the worker's close must stop the server it used")
+    finally:
+        jail.close()
+    checks.assert_true(server.returncode == -9, f"the server was not reaped here: {server.returncode}")
 
 
 def serve(preload):
