@@ -404,7 +404,7 @@ class Jail:
         from . import zygote
 
         seed_caches(self._spool().path)  # the server's matplotlib reads its font list there, once
-        self.server = zygote.Zygote(self.server_argv(), env)
+        self.server = zygote.Zygote(self.server_argv(), {k: v for k, v in env.items() if k not in UNSET})
         self.server.start()
 
     def server_argv(self, bare=False):

@@ -168,6 +168,8 @@ class Wire:
     def __init__(self, callables=None, stub=None, resolve=None):
         self.table, self.memo = [], {}
         self.callables, self.stub, self.resolve = callables, stub, resolve
+        # Table index -> the exact state of that array when it last went either way in a write-back.
+        self.synced = {}
 
     def _remember(self, value):
         self.memo[id(value)] = len(self.table)
@@ -262,14 +264,31 @@ class Wire:
     # ------------------------------------------------------------------ write-back
 
     def snapshot(self, count):
-        """The final state of the first ``count`` table entries (the arguments), for write-back."""
-        return [Wire().encode(obj) for obj in self.table[:count]]
+        """The final state of the first ``count`` table entries (the arguments), for write-back.
+
+        An array bit for bit as it last went either way travels as :data:`SAME`: the two sides take
+        turns, so the other side's copy is still that state. A numerical gradient's callbacks then
+        carry the one array that changed, not every argument of the call.
+        """
+        nodes = []
+        for index, obj in enumerate(self.table[:count]):
+            state = _state(obj)
+            if state is not None and self.synced.get(index) == state:
+                nodes.append(SAME)
+            else:
+                nodes.append(Wire().encode(obj))
+                self.synced[index] = state
+        return nodes
 
     def restore(self, snapshot):
-        """Write the callee's final state of the arguments into this side's objects."""
+        """Write the other side's final state of the arguments into this side's objects."""
         if not isinstance(snapshot, list) or len(snapshot) != len(self.table):
             raise WireError("malformed write-back")
-        for target, node in zip(self.table, snapshot):
+        for index, (target, node) in enumerate(zip(self.table, snapshot)):
+            if node == SAME:
+                if self.synced.get(index) is None:
+                    raise WireError("malformed write-back: 'same' as a state never exchanged")
+                continue
             value = Wire().decode(node)
             if isinstance(target, np.random.Generator):
                 if type(getattr(value, "bit_generator", None)) is not type(target.bit_generator):
@@ -277,11 +296,12 @@ class Wire:
                 target.bit_generator.state = value.bit_generator.state
             elif not isinstance(value, np.ndarray) or value.shape != target.shape:
                 raise WireError("malformed write-back of an array")
-            elif not np.array_equal(target, value):
+            elif _state(target) != _state(value):
                 try:
                     np.copyto(target, value, casting="same_kind")
-                except TypeError as exc:
+                except (TypeError, ValueError) as exc:  # another kind; a read-only target
                     raise WireError(f"malformed write-back of an array: {exc}") from None
+            self.synced[index] = _state(target)
 
     # ------------------------------------------------------------------ calls
 
@@ -308,6 +328,15 @@ class Wire:
         if "ok" not in reply:
             raise WireError("a reply carries neither a result nor an exception")
         return self.decode(reply["ok"]), None
+
+
+SAME = {"t": "same", "v": None}  # in a write-back: unchanged since it last went either way
+
+
+def _state(obj):
+    """An array's exact state (bits, not values: -0.0 is not 0.0); None for a Generator, which always
+    travels in full."""
+    return (obj.dtype.str, obj.shape, obj.tobytes()) if isinstance(obj, np.ndarray) else None
 
 
 def callee_wire(namespace, ask):

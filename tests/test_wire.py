@@ -221,6 +221,31 @@ def test_callbacks_see_the_perturbed_argument_and_restore_it():
     assert len(seen) == 4 and not np.array_equal(seen[0], x)
 
 
+def test_a_write_back_carries_what_changed_bit_for_bit_and_nothing_else():
+    a, b = np.array([1.0, 2.0]), np.array([0.0, 3.0])
+    caller, callee = wire.Wire(), wire.Wire()
+    x, y = callee.decode(json.loads(json.dumps(caller.encode([a, b]))))
+    first = callee.snapshot(2)
+    assert [n["t"] for n in first] == ["array", "array"]  # nothing was exchanged yet
+    caller.restore(json.loads(json.dumps(first)))
+    y[0] = -0.0  # equal to 0.0 in value, not in bits
+    second = callee.snapshot(2)
+    assert second[0] == wire.SAME and second[1]["t"] == "array"
+    caller.restore(json.loads(json.dumps(second)))
+    assert np.signbit(b[0]) and a.tolist() == [1.0, 2.0]
+    assert caller.snapshot(2) == [wire.SAME, wire.SAME]  # the caller changed nothing since
+    a[1] = 5.0
+    callee.restore(caller.snapshot(2))
+    assert x.tolist() == [1.0, 5.0] and np.signbit(y[0])
+
+
+def test_same_is_refused_where_nothing_was_exchanged():
+    caller = wire.Wire()
+    caller.encode([np.zeros(3)])
+    with pytest.raises(wire.WireError, match="never exchanged"):
+        caller.restore([wire.SAME])
+
+
 def test_exceptions_cross_as_their_nearest_builtin():
     def raises(_):
         raise np.linalg.LinAlgError("singular")

@@ -8,6 +8,7 @@ it was forked from, nor to the kernel forked before it.
 
 import json
 import multiprocessing
+import os
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from coursetools import ROOT, checks, grade, sandbox, zygote
+from coursetools import ROOT, checks, course, grade, sandbox, zygote
 from coursetools.execute import kernel_env
 
 PROBE = """
@@ -170,6 +171,31 @@ def test_a_server_started_before_the_fork_serves_the_forked_worker_and_is_reaped
     finally:
         jail.close()
     checks.assert_true(server.returncode == -9, f"the server was not reaped here: {server.returncode}")
+
+
+@pytest.mark.sandbox
+def test_a_grading_run_starts_each_workers_server_once_before_it_forks_them(tmp_path, monkeypatch):
+    """The servers a run starts early are the ones its workers use: a kernel environment that
+    differed from the one they were started with would make every worker start another."""
+    starts = tmp_path / "starts"
+    start = zygote.Zygote.start
+
+    def counted(self):
+        with starts.open("a") as log:
+            log.write(f"{os.getpid()} {'--bare' in self.argv}\n")
+        start(self)
+
+    monkeypatch.setattr(zygote.Zygote, "start", counted)
+    c = course.create(tmp_path / "course", ["01-neuron"])
+    for student in ("ann", "bob", "cyd"):
+        c.submit(student, "01-neuron", c.reference_answers("01-neuron"))
+    statuses = grade.grade_all(c.root, "01-neuron", jobs=2, progress=False)
+    checks.assert_true(set(statuses.values()) == {"graded"}, f"the reference answers were not graded: "
+                                                             f"{statuses}")
+    kernel_servers = [line.split()[0] for line in starts.read_text().splitlines() if line.endswith("False")]
+    checks.assert_true(kernel_servers == [str(os.getpid())] * 2,
+                       f"expected two fork servers, both started by the grading process {os.getpid()}; "
+                       f"started by {kernel_servers}")
 
 
 def serve(preload):
