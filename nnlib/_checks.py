@@ -28,10 +28,15 @@ def as_float_array(name, x):
 
 def check_shape(name, x, shape):
     """Raise ``ValueError`` unless ``x.shape`` matches ``shape`` (``None`` matches any size)."""
-    x_shape = np.shape(x)
-    ok = len(x_shape) == len(shape) and all(
-        want is None or want == got for want, got in zip(shape, x_shape)
-    )
+    # Called on every forward and backward pass: a plain loop, not a generator, and no
+    # np.shape for an array (gradient checks make thousands of small calls).
+    x_shape = x.shape if isinstance(x, np.ndarray) else np.shape(x)
+    ok = len(x_shape) == len(shape)
+    if ok:
+        for want, got in zip(shape, x_shape):
+            if want is not None and want != got:
+                ok = False
+                break
     if not ok:
         raise ValueError(
             f"{name}: expected shape {shape_text(shape)}, got {shape_text(x_shape)}"

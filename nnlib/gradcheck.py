@@ -69,15 +69,22 @@ def _same_shape(a, b):
     return a, b
 
 
-def relative_error(a, b, floor=1e-12):
+FLOOR = 1e-12  # the denominator's floor: 0 / 0 counts as no error
+
+
+def _elementwise(a, b, floor):
+    return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)
+
+
+def relative_error(a, b, floor=FLOOR):
     """max over elements of |a − b| / max(|a| + |b|, floor): scale-free, 0 when equal."""
     a, b = _same_shape(a, b)
     if a.size == 0:
         return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)))
+    return float(np.max(_elementwise(a, b, floor)))
 
 
-def normwise_error(a, b, floor=1e-12):
+def normwise_error(a, b, floor=FLOOR):
     """‖a − b‖ / max(‖a‖ + ‖b‖, floor): one scale-free number for a whole array, 0 when equal.
 
     Set by the large entries, so round-off on tiny entries does not dominate it; it is never
@@ -159,14 +166,15 @@ def check_gradients(loss, params, grads, *, h=1e-5, threshold=1e-7, num_checks=N
         else:
             flat = rng.choice(p.size, size=num_checks, replace=False)
             indices = [np.unravel_index(i, p.shape) for i in flat]
-        errors = []
-        for ix in indices:
-            num = _partial(loss, p, ix, h)
-            errors.append((relative_error(g[ix], num), ix, float(g[ix]), num))
-        err, ix, ana, num = max(errors, key=lambda e: e[0])
-        normwise = normwise_error([e[2] for e in errors], [e[3] for e in errors])
+        numerical = np.array([_partial(loss, p, ix, h) for ix in indices], dtype=np.float64)
+        analytic = np.array([g[ix] for ix in indices], dtype=np.float64)
+        # One array operation for all elements rather than relative_error element by element.
+        errors = _elementwise(analytic, numerical, FLOOR)
+        worst = int(np.argmax(errors))
+        err, normwise = float(errors[worst]), normwise_error(analytic, numerical)
         decisive = normwise if rule == "normwise" else err
-        report.append(ParamReport(name, err, tuple(int(i) for i in ix), ana, num,
+        report.append(ParamReport(name, err, tuple(int(i) for i in indices[worst]),
+                                  float(analytic[worst]), float(numerical[worst]),
                                   len(indices), bool(decisive <= threshold), normwise))
     return report
 

@@ -10,9 +10,11 @@ refused. See coursetools/feedback/.
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
+from nbconvert.exporters import HTMLExporter
 
 from coursetools import bugs, course, feedback, grade, notebook_path
 
@@ -147,3 +149,39 @@ def test_one_typesetter_writes_each_page_as_a_process_of_its_own_would():
         shared.close()
     assert reused == [fresh[0], fresh[1], fresh[0]], "a page typeset after others came out different"
     assert shared.proc.returncode == 0, "the typesetter must end at the end of its input"
+
+
+class _Elements(HTMLParser):
+    """A page as its elements and text: attribute order, class spacing and blank text left out."""
+
+    def __init__(self, page):
+        super().__init__(convert_charrefs=True)
+        self.events = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.events.append((tag, sorted((k, " ".join((v or "").split())) for k, v in attrs)))
+
+    def handle_endtag(self, tag):
+        self.events.append(("/" + tag,))
+
+    def handle_data(self, data):
+        if data.strip():
+            self.events.append((" ".join(data.split()),))
+
+
+def test_page_without_the_soup_pass_is_nbconverts_page():
+    # OfflineMathExporter skips HTMLExporter's BeautifulSoup pass and makes its edits (alt text,
+    # keyboard focus) in typeset.js: if nbconvert changes what it does to a page, this fails.
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("The score $s = U^\\top a$, and\n\n$$J = \\max(0, 1 - s + s_c)$$"),
+        nbformat.v4.new_code_cell("plot()", outputs=[
+            nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+            nbformat.v4.new_output("stream", text="J = 0.25\n")]),
+    ])
+    ours, _ = feedback.OfflineMathExporter(template_name="lab").from_notebook_node(nb)
+    theirs, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert _Elements(ours).events == _Elements(feedback.typeset(theirs)).events
+    assert 'alt="No description has been provided for this image"' in ours
+    assert ours.count('tabindex="0"') == 4  # both cells' inputs and the code cell's two outputs

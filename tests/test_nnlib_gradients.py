@@ -169,6 +169,19 @@ def test_softmax_cross_entropy(seed):
     check_both(dscores, J, lambda t: losses.softmax_cross_entropy(t, y)[0], scores)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_is_the_mean_bit_for_bit(dtype):
+    # The loss is summed and divided by N for speed; it must stay ndarray.mean of the rows' terms.
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n, c = random_shape(rng)
+        scores, y = (3 * rng.normal(size=(n, c))).astype(dtype), rng.integers(0, c, size=n)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        rows = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(n), y]
+        loss, _ = losses.softmax_cross_entropy(scores, y)
+        assert loss.dtype == dtype and loss.tobytes() == rows.mean().tobytes()
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_l2_penalty_penalizes_weights_only(seed):
     rng = np.random.default_rng(seed)

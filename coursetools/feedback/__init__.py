@@ -13,6 +13,7 @@ Widget outputs (the chapters' demos) become a line of text: see :func:`without_w
 
 import contextlib
 import copy
+import functools
 import multiprocessing.util
 import os
 import select
@@ -24,7 +25,10 @@ from pathlib import Path
 
 import nbgrader
 from jinja2 import BytecodeCache
-from nbconvert.exporters import HTMLExporter
+from nbconvert import filters
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbformat import NotebookNode
 
 from .. import ROOT
@@ -185,8 +189,18 @@ class CompiledTemplates(BytecodeCache):
 COMPILED = CompiledTemplates()
 
 
+# nbconvert's sanitizer (bleach) of a highlighted code cell, which is about half the time of a
+# page: the class's notebooks share most of their cells, so a worker cleans each one once. The
+# filter is a function of its text alone, so a remembered answer is the one it would give again.
+clean_html = functools.lru_cache(maxsize=4096)(filters.clean_html)
+
+
 class OfflineMathExporter(HTMLExporter):
     """nbconvert's HTML exporter, whose pages come out with their math already typeset."""
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("clean_html", clean_html)
 
     def _create_environment(self):
         environment = super()._create_environment()
@@ -194,5 +208,14 @@ class OfflineMathExporter(HTMLExporter):
         return environment
 
     def from_notebook_node(self, nb, resources=None, **kw):
-        output, resources = super().from_notebook_node(without_widgets(nb), resources, **kw)
+        """HTMLExporter's page without its BeautifulSoup pass, whose edits ``typeset.js`` makes."""
+        nb = without_widgets(nb)
+        language = nb.metadata.get("language_info", {})
+        lexer = language.get("pygments_lexer", language.get("name"))
+        resources = self._init_resources(resources)
+        self.register_filter("highlight_code", self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        output, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return typeset(output), resources

@@ -45,9 +45,31 @@ function typesetter(MathJax) {
       OutputJax: new SVG(svg),
     });
     // An extension loaded on first use makes render() throw a retry: render again once it is in.
-    return mathjax.handleRetriesFor(() => doc.render()).then(() =>
-      adaptor.doctype(doc.document) + "\n" + adaptor.outerHTML(adaptor.root(doc.document)));
+    return mathjax.handleRetriesFor(() => doc.render()).then(() => {
+      const root = adaptor.root(doc.document);
+      accessible(adaptor, root, false);
+      return adaptor.doctype(doc.document) + "\n" + adaptor.outerHTML(root);
+    });
   };
+}
+
+// What nbconvert's HTMLExporter does to a page after its template (with BeautifulSoup, which
+// cost a Python worker more than the rest of the page): a text for every image that has none,
+// and the cells' inputs and outputs made reachable by keyboard. MathJax has parsed the page
+// anyway, and adds neither images nor cells.
+const NO_ALT = "No description has been provided for this image";
+const FOCUSABLE = ["jp-Cell-inputWrapper", "jp-OutputArea-output"];
+
+function accessible(adaptor, node, inNotebook) {
+  for (const child of adaptor.childNodes(node)) {
+    const kind = adaptor.kind(child);
+    if (kind.startsWith("#")) continue;  // text and comments
+    if (kind === "img" && !adaptor.hasAttribute(child, "alt")) adaptor.setAttribute(child, "alt", NO_ALT);
+    if (inNotebook && kind === "div" && FOCUSABLE.some((name) => adaptor.hasClass(child, name))) {
+      adaptor.setAttribute(child, "tabindex", "0");
+    }
+    accessible(adaptor, child, inNotebook || adaptor.hasClass(child, "jp-Notebook"));
+  }
 }
 
 function reply(kind, text) {
