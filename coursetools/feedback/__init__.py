@@ -9,6 +9,8 @@ then typesets every formula into inline SVG with the MathJax the site vendors
 (``site/node_modules/mathjax``, run by Node as ``npm ci --prefix site`` installed it). The page
 stays one self-contained file and shows the same math whatever the reader's connection.
 Widget outputs (the chapters' demos) become a line of text: see :func:`without_widgets`.
+nbconvert's BeautifulSoup pass over the whole page is skipped (``typeset.js`` makes its edits),
+and its sanitizer's answers are remembered per process (:data:`clean_html`).
 """
 
 import contextlib

@@ -1,6 +1,7 @@
 // Typeset the TeX of HTML pages when they are written: every formula is replaced by MathJax's SVG
 // output, so a page needs neither a network nor a script to show its math (feedback is handed out
-// as a single file).
+// as a single file). It also makes the two edits nbconvert's HTMLExporter makes after its template
+// (see accessible() below), so the exporter can skip its own BeautifulSoup pass.
 // Usage: node typeset.js <path of the mathjax package>   (site/node_modules/mathjax)
 // One process serves many pages, so that Node and MathJax load once per grading run, not once per
 // page. Each request on stdin is "<byte length>\n<page>", each reply on stdout is
